@@ -1,0 +1,25 @@
+"""Typed settings, read from the environment (prefix VARDNAV_). Nothing is created at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VARDNAV_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/vardnav.db"
+    base_url: str = "http://127.0.0.1:8080/fhir"
+    # Bodies above this are refused with 413 before parsing.
+    max_body_bytes: int = 16 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    # Skatteverket's published test personnummer; the demo falls back to generated numbers.
+    testpersonnummer_file: Path = Path("../shared/data/skatteverket-testpersonnummer.txt")
+    sql_echo: bool = False
+
+
+def get_settings() -> Settings:
+    return Settings()

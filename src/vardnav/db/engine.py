@@ -1,0 +1,50 @@
+"""SQLAlchemy engines for the embedded SQLite default and for PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from vardnav.db import json_codec
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": json_codec.dumps,
+                              "json_deserializer": json_codec.loads}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's implicit transactions break SERIALIZABLE-style writes; begin explicitly.
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the single writer; NORMAL sync is safe with WAL.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Writers take the write lock at BEGIN, so two writers serialise instead of deadlocking
+    # on lock upgrade. Readers in WAL mode are never blocked by it.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"

@@ -1,0 +1,1 @@
+"""FHIR search: registry, parsing, extraction, SQL building, paging and includes."""

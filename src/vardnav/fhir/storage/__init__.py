@@ -1,0 +1,1 @@
+"""Versioned resource storage and search index tables."""

@@ -1,0 +1,1 @@
+"""Synthetic demo data: test-tagged Swedish patients as FHIR R4 resources."""

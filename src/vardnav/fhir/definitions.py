@@ -40,6 +40,8 @@ class R4Definitions:
     search_parameters: list[dict[str, Any]]
     structure_definitions: dict[str, dict[str, Any]]  # by type name (base definitions only)
     resource_types: list[str] = field(default_factory=list)
+    # Resource type → search parameters that place it in a Patient's compartment.
+    patient_compartment: dict[str, list[str]] = field(default_factory=dict)
 
     def structure(self, type_name: str) -> dict[str, Any] | None:
         return self.structure_definitions.get(type_name)
@@ -50,11 +52,16 @@ def load() -> R4Definitions:
     schema: dict[str, Any] | None = None
     params: list[dict[str, Any]] = []
     structures: dict[str, dict[str, Any]] = {}
+    compartment: dict[str, list[str]] = {}
     with tarfile.open(package_path(), "r:gz") as tar:
         for member in tar:
             name = member.name
             if name == "package/openapi/fhir.schema.json":
                 schema = _read(tar, member)
+            elif name == "package/CompartmentDefinition-patient.json":
+                for entry in _read(tar, member).get("resource", []):
+                    if entry.get("param"):
+                        compartment[entry["code"]] = list(entry["param"])
             elif name.startswith("package/SearchParameter-"):
                 params.append(_read(tar, member))
             elif name.startswith("package/StructureDefinition-"):
@@ -68,7 +75,7 @@ def load() -> R4Definitions:
         t for t, sd in structures.items()
         if sd.get("kind") == "resource" and not sd.get("abstract")
     )
-    return R4Definitions(schema, params, structures, types)
+    return R4Definitions(schema, params, structures, types, compartment)
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""The `vardnav` command line: serve, migrate, demo, reindex."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from vardnav.config import Settings
+
+app = typer.Typer(help="Vårdnav: a FHIR R4 shared health record for a Swedish region.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+          port: int = typer.Option(8080, help="TCP port."),
+          workers: int = typer.Option(1, help="Worker processes (uvicorn).")) -> None:
+    """Serve the FHIR API (under /fhir) with uvicorn."""
+    import uvicorn
+
+    console.print(f"Vårdnav on http://{host}:{port}/fhir  (database: "
+                  f"{Settings().database_url})")
+    uvicorn.run("vardnav.main:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="warning")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic) at VARDNAV_DATABASE_URL."""
+    from vardnav.db.migrate import upgrade
+
+    url = Settings().database_url
+    upgrade(url)
+    console.print(f"Database at {url} is up to date.")
+
+
+@app.command()
+def demo(patients: int = typer.Option(2000, help="How many synthetic patients."),
+         seed: int = typer.Option(1, help="Random seed (same seed, same population)."),
+         personnummer_file: Path | None = typer.Option(
+             None, help="Skatteverket's test personnummer list (default: the setting "
+                        "VARDNAV_TESTPERSONNUMMER_FILE; generated numbers if missing)."),
+         if_empty: bool = typer.Option(False, "--if-empty",
+                                       help="Do nothing if the database holds resources.")
+         ) -> None:
+    """Load a synthetic population (patients with encounters, conditions, observations,
+    allergies), every resource tagged HTEST."""
+    from vardnav.demo.loader import database_is_empty, load_population
+
+    settings = Settings()
+    if if_empty and not database_is_empty(settings):
+        console.print("The database already holds data; demo population not loaded.")
+        return
+    source = personnummer_file or settings.testpersonnummer_file
+    with _progress() as progress:
+        task = progress.add_task("Loading demo patients", total=patients)
+        stats = load_population(settings, patients=patients, seed=seed,
+                                personnummer_file=source,
+                                on_patient=lambda: progress.advance(task))
+    console.print(f"Loaded {stats.patients} patients, {stats.resources} resources in "
+                  f"{stats.seconds:.1f} s ({stats.resources / max(stats.seconds, 1e-9):.0f} "
+                  f"resources/s).")
+
+
+@app.command()
+def reindex(resource_type: str | None = typer.Option(None, "--type",
+                                                     help="Only this resource type."),
+            batch: int = typer.Option(500, help="Resources per transaction.")) -> None:
+    """Rebuild search index rows from stored resources (after a search-parameter change)."""
+    from vardnav.fhir.storage.reindex import count_current, reindex_all
+
+    settings = Settings()
+    total = count_current(settings, resource_type)
+    with _progress() as progress:
+        task = progress.add_task("Reindexing", total=total)
+        done = reindex_all(settings, resource_type, batch=batch,
+                           on_batch=lambda n: progress.advance(task, n))
+    console.print(f"Reindexed {done} resources.")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,23 @@
+"""Alembic environment: runs migrations on the URL given by vardnav.db.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from vardnav.db.engine import make_engine
+from vardnav.fhir.storage.tables import metadata
+
+config = context.config
+
+
+def run() -> None:
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run()

@@ -1,0 +1,55 @@
+"""The unit of work: the only place a transaction is begun and committed.
+
+Services and the repository take a Connection and never commit. An HTTP request, CLI command
+or message handler runs its work inside `run_in_transaction`, which commits once, or rolls
+everything back (resource, index rows, history) on any error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+T = TypeVar("T")
+
+# PostgreSQL: serialization_failure, deadlock_detected, unique_violation (two creates racing).
+_RETRY_SQLSTATES = {"40001", "40P01", "23505"}
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        # Read by the SQLite "begin" hook: writers take the write lock up front.
+        conn.info["write"] = write
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info["write"] = False
+
+
+def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
+                       write: bool = True, attempts: int = 5) -> T:
+    """Run `work` in one transaction, retrying on transient concurrency conflicts."""
+    for attempt in range(attempts):
+        try:
+            with transaction(engine, write=write) as conn:
+                return work(conn)
+        except (OperationalError, IntegrityError, DBAPIError) as exc:
+            if attempt == attempts - 1 or not _is_transient(exc):
+                raise
+            time.sleep(0.01 * (2 ** attempt))
+    raise AssertionError("unreachable")
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in _RETRY_SQLSTATES:
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "unique constraint failed: resource" in text

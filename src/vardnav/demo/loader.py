@@ -1,0 +1,66 @@
+"""Loads the synthetic population into the database through the FHIR engine (transactions)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from vardnav.config import Settings
+from vardnav.db.engine import make_engine
+from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.demo.population import count_resources, generate_population, \
+    load_test_personnummer
+from vardnav.fhir.hooks import RequestContext
+from vardnav.fhir.http_types import FhirRequest
+from vardnav.fhir.router import dispatch
+from vardnav.fhir.storage.repository import Repository
+from vardnav.fhir.storage.tables import resource
+
+
+@dataclass
+class LoadStats:
+    patients: int
+    resources: int
+    seconds: float
+
+
+def database_is_empty(settings: Settings) -> bool:
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(resource)).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def load_population(settings: Settings, *, patients: int, seed: int,
+                    personnummer_file: Path | None,
+                    on_patient: Callable[[], None] = lambda: None) -> LoadStats:
+    from vardnav.main import build_services
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a missing list falls back to generated numbers
+        numbers = load_test_personnummer(personnummer_file, fallback_count=patients, seed=seed)
+    engine = make_engine(settings.database_url)
+    services = build_services(settings)
+    ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
+    start = time.perf_counter()
+    n_res = n_pat = 0
+    try:
+        for bundle in generate_population(patients=patients, seed=seed,
+                                          personnummer=numbers):
+            request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)
+            run_in_transaction(engine,
+                               lambda conn, r=request: dispatch(Repository(conn, services, ctx),
+                                                                r))
+            n_res += count_resources(bundle)
+            n_pat += 1
+            on_patient()
+    finally:
+        engine.dispose()
+    return LoadStats(n_pat, n_res, time.perf_counter() - start)

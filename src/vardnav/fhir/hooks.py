@@ -1,0 +1,80 @@
+"""The access-policy and audit hooks every engine interaction passes through.
+
+The repository is the only code that touches resource tables, and it calls `AccessPolicy`
+before and inside every query and `AuditSink` after every interaction. The PDL layer (patient
+data law) replaces the allow-all policy shipped here; see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Table
+
+
+@dataclass
+class RequestContext:
+    """Who is calling and how. Later issues fill in identity, assignment and purpose of use."""
+
+    principal: str | None = None
+    base_url: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AuditRecord:
+    interaction: str  # read, vread, search, include, history, create, update, patch, delete, ...
+    resource_type: str | None
+    resource_ids: list[str]
+    outcome: str = "success"  # success / failure
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class AccessPolicy(Protocol):
+    def authorize(self, ctx: RequestContext, interaction: str, resource_type: str | None,
+                  resource: dict[str, Any] | None = None) -> None:
+        """Raise `Forbidden` if `ctx` may not perform `interaction`."""
+
+    def query_filter(self, ctx: RequestContext, resource_type: str,
+                     table: Table) -> ColumnElement[bool] | None:
+        """A SQL condition on `table` (the resource table) limiting what `ctx` may see.
+
+        Applied inside every query (search, total, includes, chains, _has, history), so
+        nothing the caller may not read is counted, returned or revealed by existence.
+        """
+
+    def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource as `ctx` may see it (e.g. hidden address data)."""
+
+
+class AuditSink(Protocol):
+    def record(self, ctx: RequestContext, event: AuditRecord) -> None: ...
+
+
+class AllowAllPolicy:
+    """Development policy: everything is allowed. Replaced by the PDL policy."""
+
+    def authorize(self, ctx: RequestContext, interaction: str, resource_type: str | None,
+                  resource: dict[str, Any] | None = None) -> None:
+        return None
+
+    def query_filter(self, ctx: RequestContext, resource_type: str,
+                     table: Table) -> ColumnElement[bool] | None:
+        return None
+
+    def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
+        return resource
+
+
+class MemoryAuditSink:
+    """Keeps audit records in memory (bounded); tests read it, later issues persist them."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.records: list[tuple[RequestContext, AuditRecord]] = []
+        self.limit = limit
+
+    def record(self, ctx: RequestContext, event: AuditRecord) -> None:
+        self.records.append((ctx, event))
+        if len(self.records) > self.limit:
+            del self.records[: len(self.records) - self.limit]

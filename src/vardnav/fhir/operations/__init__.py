@@ -1,0 +1,1 @@
+"""FHIR operations ($validate, $everything), each with its OperationDefinition."""

@@ -1,0 +1,86 @@
+"""Patient/{id}/$everything: the patient and every resource in the patient's compartment.
+
+Compartment membership comes from the official CompartmentDefinition (patient), and the
+lookup is one pass over the reference index, filtered by the access policy.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+
+from vardnav.errors import BadRequest
+from vardnav.fhir import definitions
+from vardnav.fhir.datetimes import DateFormatError, parse_range
+from vardnav.fhir.http_types import FhirRequest, FhirResponse
+from vardnav.fhir.search.registry import SearchRegistry
+from vardnav.fhir.storage.repository import Repository
+from vardnav.fhir.storage.tables import INDEX_TABLES, resource
+
+DEFINITION: dict[str, Any] = {
+    "resourceType": "OperationDefinition",
+    "id": "vardnav-patient-everything",
+    "url": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    "name": "PatientEverything", "status": "active", "kind": "operation",
+    "code": "everything", "resource": ["Patient"], "system": False, "type": False,
+    "instance": True,
+    "parameter": [
+        {"name": "_since", "use": "in", "min": 0, "max": "1", "type": "instant"},
+        {"name": "_type", "use": "in", "min": 0, "max": "*", "type": "code"},
+        {"name": "_count", "use": "in", "min": 0, "max": "1", "type": "integer"},
+        {"name": "return", "use": "out", "min": 1, "max": "1", "type": "Bundle"},
+    ],
+}
+MAX_RESULTS = 10_000
+
+
+@cache
+def compartment_hashes(registry: SearchRegistry) -> dict[str, list[int]]:
+    """Resource type → param hashes that put a resource in a Patient's compartment."""
+    out: dict[str, list[int]] = {}
+    for rtype, params in definitions.load().patient_compartment.items():
+        hashes = [p.param_hash for name in params
+                  if (p := registry.get(rtype, name)) is not None and p.type == "reference"]
+        if hashes:
+            out[rtype] = hashes
+    return out
+
+
+def handle(repo: Repository, req: FhirRequest, rtype: str | None,
+           fhir_id: str | None) -> FhirResponse:
+    if fhir_id is None:
+        raise BadRequest("$everything is run on one patient: Patient/{id}/$everything")
+    patient = repo.read("Patient", fhir_id)
+    q = dict(req.query)
+    wanted = set(q["_type"].split(",")) if q.get("_type") else None
+    since = None
+    if q.get("_since"):
+        try:
+            since = parse_range(q["_since"])[0]
+        except DateFormatError as exc:
+            raise BadRequest(f"_since: {exc}") from exc
+    ref = INDEX_TABLES["reference"]
+    found: list[dict[str, Any]] = []
+    for src_type, hashes in compartment_hashes(repo.s.registry).items():
+        if wanted is not None and src_type not in wanted:
+            continue
+        members = select(ref.c.rid).where(ref.c.param_hash.in_(hashes),
+                                          ref.c.target_type == "Patient",
+                                          ref.c.target_id == fhir_id)
+        stmt = select(resource.c.content).where(
+            resource.c.rid.in_(members), repo.queries.visible(src_type, resource))
+        if since is not None:
+            stmt = stmt.where(resource.c.last_updated >= since)
+        found.extend(r.content for r in repo.conn.execute(stmt.limit(MAX_RESULTS)))
+    found = [repo.s.policy.redact(repo.ctx, r) for r in found][:MAX_RESULTS]
+    entries = [patient] if wanted is None or "Patient" in wanted else []
+    entries.extend(found)
+    repo._audit("operation:everything", "Patient", [fhir_id],
+                returned=[f"{r['resourceType']}/{r['id']}" for r in entries])
+    base = repo.ctx.base_url
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+              "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
+                         "search": {"mode": "match"}} for r in entries]}
+    return FhirResponse(200, bundle)

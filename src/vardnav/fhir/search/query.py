@@ -1,0 +1,221 @@
+"""SearchRequest → SQL over the index tables. Enforcement of the access policy happens here,
+inside the query, for the matched resources and for every chained or `_has` subquery.
+
+Shape of a query: the resource table filtered by type, one criterion used as the *driver*
+(`rid IN (index lookup)`, chosen for selectivity) and every other criterion as a correlated
+`EXISTS` on its index table, so each is one narrow index seek per candidate row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+
+from vardnav.errors import BadRequest
+from vardnav.fhir import definitions
+from vardnav.fhir.search.extract import identifier_hash
+from vardnav.fhir.search.predicates import date as date_pred
+from vardnav.fhir.search.predicates import (
+    number,
+    quantity,
+    reference,
+    string,
+    token,
+    uri,
+)
+from vardnav.fhir.search.registry import SearchParam, param_hash
+from vardnav.fhir.search.request import Criterion, SearchRequest, SortKey
+from vardnav.fhir.storage.tables import INDEX_TABLES, resource
+
+# (resource type, table alias) → policy condition on that alias, or None.
+PolicyFilter = Callable[[str, Table], ColumnElement[bool] | None]
+
+_PREDICATES: dict[str, Callable[..., ColumnElement[bool]]] = {
+    "string": string.condition,
+    "token": token.condition,
+    "date": date_pred.condition,
+    "number": number.condition,
+    "quantity": quantity.condition,
+    "uri": uri.condition,
+}
+
+# Lower is more selective; the most selective positive criterion drives the query.
+_DRIVER_RANK = {"reference": 0, "token": 2, "string": 1, "uri": 2, "date": 4, "number": 5,
+                "quantity": 5}
+
+
+@dataclass
+class QueryBuilder:
+    policy_filter: PolicyFilter
+    base_url: str = ""
+
+    def visible(self, rtype: str | None, alias: Table) -> ColumnElement[bool]:
+        """Not deleted, of the type, and readable by the caller."""
+        clauses = [alias.c.deleted == false()]
+        if rtype:
+            clauses.append(alias.c.resource_type == rtype)
+        if rtype is not None:
+            extra = self.policy_filter(rtype, alias)
+            if extra is not None:
+                clauses.append(extra)
+        return and_(*clauses)
+
+    # -- criteria -------------------------------------------------------------------------
+
+    def criterion(self, crit: Criterion, outer: Table, rtype: str | None,
+                  *, driver: bool = False) -> ColumnElement[bool]:
+        if crit.has is not None:
+            return self._has(crit, outer, rtype)
+        if crit.param is None:
+            return self._resource_column(crit, outer)
+        param = crit.param
+        hashes = self._hashes(param, rtype)
+        if crit.chain is not None:
+            return self._chain(crit, outer, hashes)
+        if crit.modifier == "missing":
+            t = INDEX_TABLES["present"].alias()
+            present = exists().where(t.c.rid == outer.c.rid, hashes(t))
+            return not_(present) if crit.values[0] == "true" else present
+        if param.type == "reference" and crit.modifier == "identifier":
+            t = INDEX_TABLES["token"].alias()
+            h = identifier_hash(param)
+            cond = or_(*[token.condition(t, None, v) for v in crit.values])
+            return exists().where(t.c.rid == outer.c.rid, t.c.param_hash == h, cond)
+        t = INDEX_TABLES[param.type].alias()
+        cond = or_(*[self._value(param, crit.modifier, t, v) for v in crit.values])
+        if crit.modifier == "not":
+            # Resources with no matching value, including those without the element at all.
+            return not_(exists().where(t.c.rid == outer.c.rid, hashes(t), cond))
+        if driver:
+            return outer.c.rid.in_(select(t.c.rid).where(hashes(t), cond))
+        return exists().where(t.c.rid == outer.c.rid, hashes(t), cond)
+
+    def _value(self, param: SearchParam, modifier: str | None, t: Table,
+               value: str) -> ColumnElement[bool]:
+        if value == "":
+            raise BadRequest(f"Search parameter '{param.name}' has an empty value")
+        if param.type == "reference":
+            return reference.condition(t, modifier, value, targets=param.targets,
+                                       base_url=self.base_url)
+        return _PREDICATES[param.type](t, modifier, value)
+
+    @staticmethod
+    def _hashes(param: SearchParam, rtype: str | None) -> Callable[[Table], Any]:
+        if rtype is not None:
+            return lambda t: t.c.param_hash == param.param_hash
+        # System-level search: the same parameter on every resource type.
+        all_hashes = [param_hash(t, param.name) for t in definitions.resource_types()]
+        return lambda t: t.c.param_hash.in_(all_hashes)
+
+    def _resource_column(self, crit: Criterion, outer: Table) -> ColumnElement[bool]:
+        if crit.name == "_id":
+            if crit.modifier == "missing":
+                return false() if crit.values[0] == "true" else true()
+            return outer.c.fhir_id.in_(crit.values)
+        if crit.modifier == "missing":
+            return false() if crit.values[0] == "true" else true()
+        return or_(*[date_pred.column_condition(outer.c.last_updated, outer.c.last_updated, v)
+                     for v in crit.values])
+
+    def _chain(self, crit: Criterion, outer: Table,
+               hashes: Callable[[Table], Any]) -> ColumnElement[bool]:
+        assert crit.chain is not None and crit.chain_type is not None
+        target = resource.alias()
+        targets = select(target.c.fhir_id).where(
+            self.visible(crit.chain_type, target),
+            self.criterion(crit.chain, target, crit.chain_type, driver=True),
+        )
+        ref = INDEX_TABLES["reference"].alias()
+        return exists().where(ref.c.rid == outer.c.rid, hashes(ref),
+                              ref.c.target_type == crit.chain_type,
+                              ref.c.target_id.in_(targets))
+
+    def _has(self, crit: Criterion, outer: Table, rtype: str | None) -> ColumnElement[bool]:
+        assert crit.has is not None
+        has = crit.has
+        src = resource.alias()
+        ref = INDEX_TABLES["reference"].alias()
+        conds = [ref.c.param_hash == has.reference_param.param_hash,
+                 self.visible(has.source_type, src),
+                 self.criterion(has.inner, src, has.source_type)]
+        if rtype:
+            conds.append(ref.c.target_type == rtype)
+        referencing = select(ref.c.target_id).join(src, src.c.rid == ref.c.rid).where(*conds)
+        return outer.c.fhir_id.in_(referencing)
+
+    # -- whole query ----------------------------------------------------------------------
+
+    def where(self, req: SearchRequest, outer: Table) -> list[ColumnElement[bool]]:
+        clauses = [self.visible(req.resource_type, outer)]
+        driver = _pick_driver(req.criteria)
+        for crit in req.criteria:
+            clauses.append(self.criterion(crit, outer, req.resource_type,
+                                          driver=crit is driver))
+        return clauses
+
+    def select_page(self, req: SearchRequest) -> Select:
+        outer = resource
+        stmt = select(outer.c.rid, outer.c.resource_type, outer.c.fhir_id, outer.c.content)
+        stmt = stmt.where(*self.where(req, outer))
+        stmt = stmt.order_by(*self.order_by(req.sort, outer, req.resource_type), outer.c.rid)
+        if req.count is not None:
+            stmt = stmt.limit(req.count)
+        if req.offset:
+            stmt = stmt.offset(req.offset)
+        return stmt
+
+    def select_count(self, req: SearchRequest) -> Select:
+        inner = select(resource.c.rid).where(*self.where(req, resource)).subquery()
+        return select(func.count()).select_from(inner)
+
+    def order_by(self, keys: list[SortKey], outer: Table, rtype: str | None) -> list[Any]:
+        out = []
+        for key in keys:
+            expr = _sort_expression(key, outer)
+            out.append(expr.desc().nulls_last() if key.descending else expr.asc().nulls_last())
+        return out
+
+
+def _pick_driver(criteria: list[Criterion]) -> Criterion | None:
+    best, best_rank = None, 99
+    for crit in criteria:
+        if crit.param is None or crit.has is not None or crit.chain is not None:
+            continue
+        if crit.modifier in ("missing", "not", "contains", "identifier", "text"):
+            continue
+        rank = _DRIVER_RANK.get(crit.param.type, 9)
+        if rank < best_rank:
+            best, best_rank = crit, rank
+    return best
+
+
+_SORT_COLUMN = {"string": "value_norm", "token": "code", "number": "value",
+                "quantity": "value", "uri": "value", "reference": "target_id"}
+
+
+def _sort_expression(key: SortKey, outer: Table) -> Any:
+    if key.param is None:
+        return outer.c.fhir_id if key.name == "_id" else outer.c.last_updated
+    t = INDEX_TABLES[key.param.type].alias()
+    if key.param.type == "date":
+        col = func.max(t.c.high) if key.descending else func.min(t.c.low)
+    else:
+        c = t.c[_SORT_COLUMN[key.param.type]]
+        col = func.max(c) if key.descending else func.min(c)
+    return (select(col).where(t.c.rid == outer.c.rid, t.c.param_hash == key.param.param_hash)
+            .scalar_subquery())

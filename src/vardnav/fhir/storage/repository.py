@@ -1,0 +1,452 @@
+"""The repository: the single gateway to stored resources.
+
+Every interaction (read, vread, search, include, history, create, update, patch, delete)
+passes `AccessPolicy.authorize`, reads through the policy's in-query filter, and is recorded
+with `AuditSink.record`. Writes store a new version, the history row and the index rows in the
+caller's transaction; the repository never commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, tuple_, update
+
+from vardnav.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    MultipleMatches,
+    NotFound,
+    PreconditionFailed,
+    VardnavError,
+)
+from vardnav.fhir import definitions
+from vardnav.fhir.datetimes import instant, now, parse_range
+from vardnav.fhir.hooks import AccessPolicy, AuditRecord, AuditSink, RequestContext
+from vardnav.fhir.ids import check_id
+from vardnav.fhir.search import includes as include_mod
+from vardnav.fhir.search.extract import extract
+from vardnav.fhir.search.query import QueryBuilder
+from vardnav.fhir.search.registry import SearchRegistry
+from vardnav.fhir.search.request import SearchRequest, parse_search
+from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
+from vardnav.fhir.validation import ResourceValidator
+
+
+@dataclass
+class EngineServices:
+    """What the repository needs besides a connection; built once per application."""
+
+    registry: SearchRegistry
+    validator: ResourceValidator
+    policy: AccessPolicy
+    audit: AuditSink
+    default_page_size: int = 50
+    max_page_size: int = 1000
+
+
+@dataclass
+class WriteResult:
+    resource: dict[str, Any] | None
+    outcome: str  # created, updated, unchanged, existing, deleted
+    resource_type: str
+    id: str
+    version_id: int
+
+
+@dataclass
+class SearchResult:
+    matches: list[dict[str, Any]]
+    included: list[dict[str, Any]]
+    total: int | None
+    request: SearchRequest
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HistoryEntry:
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: float
+    deleted: bool
+    method: str
+    content: dict[str, Any] | None
+
+
+class Repository:
+    def __init__(self, conn: Connection, services: EngineServices, ctx: RequestContext) -> None:
+        self.conn = conn
+        self.s = services
+        self.ctx = ctx
+        self.queries = QueryBuilder(self._policy_filter, base_url=ctx.base_url)
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        # Transaction bundles defer index writes to batch them; flushed before any search.
+        self.defer_index = False
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def _policy_filter(self, rtype: str, table: Any) -> Any:
+        return self.s.policy.query_filter(self.ctx, rtype, table)
+
+    def _authorize(self, interaction: str, rtype: str | None,
+                   content: dict[str, Any] | None = None) -> None:
+        self.s.policy.authorize(self.ctx, interaction, rtype, content)
+
+    def _audit(self, interaction: str, rtype: str | None, ids: list[str],
+               **detail: Any) -> None:
+        self.s.audit.record(self.ctx, AuditRecord(interaction, rtype, ids, detail=detail))
+
+    def _visible(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.s.policy.redact(self.ctx, r) for r in rows]
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read(self, rtype: str, fhir_id: str) -> dict[str, Any]:
+        check_type(rtype)
+        self._authorize("read", rtype)
+        row = self._current(rtype, fhir_id, filtered=True)
+        if row is None:
+            raise NotFound(f"{rtype}/{fhir_id} is not known")
+        if row.deleted:
+            raise Gone(f"{rtype}/{fhir_id} was deleted (version {row.version_id})")
+        self._audit("read", rtype, [fhir_id])
+        return self.s.policy.redact(self.ctx, row.content)
+
+    def vread(self, rtype: str, fhir_id: str, version_id: str) -> dict[str, Any]:
+        check_type(rtype)
+        self._authorize("vread", rtype)
+        if not version_id.isdigit():
+            raise NotFound(f"Version '{version_id}' of {rtype}/{fhir_id} is not known")
+        cur = self._current(rtype, fhir_id, filtered=True)
+        if cur is None:
+            raise NotFound(f"{rtype}/{fhir_id} is not known")
+        row = self.conn.execute(
+            select(resource_version.c.deleted, resource_version.c.content)
+            .where(resource_version.c.rid == cur.rid,
+                   resource_version.c.version_id == int(version_id))
+        ).first()
+        if row is None:
+            raise NotFound(f"Version {version_id} of {rtype}/{fhir_id} is not known")
+        if row.deleted:
+            raise Gone(f"Version {version_id} of {rtype}/{fhir_id} is a deletion")
+        self._audit("vread", rtype, [fhir_id], version=version_id)
+        return self.s.policy.redact(self.ctx, row.content)
+
+    def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
+                 for_update: bool = False) -> Row[Any] | None:
+        stmt = select(resource.c.rid, resource.c.version_id, resource.c.deleted,
+                      resource.c.content, resource.c.last_updated).where(
+            resource.c.resource_type == rtype, resource.c.fhir_id == fhir_id)
+        if filtered:
+            extra = self._policy_filter(rtype, resource)
+            if extra is not None:
+                stmt = stmt.where(extra)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.conn.execute(stmt).first()
+
+    # -- search ---------------------------------------------------------------------------
+
+    def parse(self, rtype: str | None, pairs: list[tuple[str, str]],
+              strict: bool = False) -> SearchRequest:
+        if rtype is not None:
+            check_type(rtype)
+        return parse_search(rtype, pairs, self.s.registry, strict=strict,
+                            default_count=self.s.default_page_size,
+                            max_count=self.s.max_page_size)
+
+    def search(self, req: SearchRequest) -> SearchResult:
+        self._authorize("search", req.resource_type)
+        self.flush()
+        total = None
+        if req.total != "none" or req.summary == "count":
+            total = self.conn.execute(self.queries.select_count(req)).scalar_one()
+        matches: list[dict[str, Any]] = []
+        rids: list[int] = []
+        if req.summary != "count" and req.count != 0:
+            for row in self.conn.execute(self.queries.select_page(req)):
+                rids.append(row.rid)
+                matches.append(row.content)
+        included = include_mod.resolve(self, req, matches) if matches else []
+        self._audit("search", req.resource_type, [f"{m['resourceType']}/{m['id']}"
+                                                  for m in matches],
+                    included=[f"{i['resourceType']}/{i['id']}" for i in included])
+        return SearchResult(self._visible(matches), self._visible(included), total, req,
+                            list(req.warnings))
+
+    def search_ids(self, rtype: str, pairs: list[tuple[str, str]],
+                   limit: int = 2) -> list[str]:
+        """Logical ids matching a conditional query (If-None-Exist, conditional update...)."""
+        if not pairs:
+            raise BadRequest("A conditional interaction needs search criteria")
+        req = self.parse(rtype, pairs, strict=True)
+        if req.count is not None and req.count > limit:
+            req.count = limit
+        req.count, req.sort, req.offset = limit, [], 0
+        self.flush()
+        return [r.fhir_id for r in self.conn.execute(self.queries.select_page(req))]
+
+    # -- history --------------------------------------------------------------------------
+
+    def history(self, rtype: str | None = None, fhir_id: str | None = None, *,
+                since: str | None = None, count: int = 50,
+                offset: int = 0) -> tuple[list[HistoryEntry], int]:
+        if rtype is not None:
+            check_type(rtype)
+        self._authorize("history", rtype)
+        v = resource_version
+        cur = resource.alias()
+        conds: list[Any] = []
+        if rtype is not None:
+            conds.append(v.c.resource_type == rtype)
+        if fhir_id is not None:
+            conds.append(v.c.fhir_id == fhir_id)
+            if self._current(rtype or "", fhir_id, filtered=True) is None:
+                raise NotFound(f"{rtype}/{fhir_id} is not known")
+        if since:
+            try:
+                conds.append(v.c.last_updated >= parse_range(since)[0])
+            except ValueError as exc:
+                raise BadRequest(f"_since: {exc}") from exc
+        # The policy sees the resource through its current row (who recorded it, etc.).
+        join_cond = and_(cur.c.rid == v.c.rid)
+        pol = [self._policy_filter(t, cur) for t in ([rtype] if rtype else [])]
+        conds.extend(p for p in pol if p is not None)
+        base = select(v).join(cur, join_cond).where(*conds)
+        total = self.conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+        rows = self.conn.execute(
+            base.order_by(v.c.last_updated.desc(), v.c.rid.desc(), v.c.version_id.desc())
+            .limit(count).offset(offset)
+        ).all()
+        entries = [HistoryEntry(r.resource_type, r.fhir_id, r.version_id, r.last_updated,
+                                r.deleted, r.method,
+                                self.s.policy.redact(self.ctx, r.content) if r.content
+                                else None) for r in rows]
+        self._audit("history", rtype, [f"{e.resource_type}/{e.id}" for e in entries])
+        return entries, total
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create(self, rtype: str, content: dict[str, Any], *,
+               if_none_exist: list[tuple[str, str]] | None = None,
+               fhir_id: str | None = None) -> WriteResult:
+        check_type(rtype)
+        self._check_body(rtype, content)
+        self._authorize("create", rtype, content)
+        if if_none_exist is not None:
+            found = self.search_ids(rtype, if_none_exist)
+            if len(found) > 1:
+                raise MultipleMatches(f"If-None-Exist matched {len(found)} {rtype} resources")
+            if found:
+                existing = self._current(rtype, found[0], filtered=True)
+                assert existing is not None
+                self._audit("create", rtype, [found[0]], conditional="existing")
+                return WriteResult(existing.content, "existing", rtype, found[0],
+                                   existing.version_id)
+        new_id = fhir_id or str(uuid.uuid4())
+        stored = self._store(rtype, new_id, content, None, "POST")
+        self._audit("create", rtype, [new_id])
+        return WriteResult(stored, "created", rtype, new_id, 1)
+
+    def update(self, rtype: str, fhir_id: str, content: dict[str, Any], *,
+               if_match: str | None = None, method: str = "PUT") -> WriteResult:
+        check_type(rtype)
+        check_id(fhir_id)
+        self._check_body(rtype, content)
+        if content.get("id") != fhir_id:
+            raise BadRequest(f"The resource id '{content.get('id')}' does not match the URL "
+                             f"id '{fhir_id}'", expression=[f"{rtype}.id"])
+        self._authorize("update", rtype, content)
+        existing = self._current(rtype, fhir_id, filtered=False, for_update=True)
+        if existing is not None and not self._readable(rtype, fhir_id):
+            raise NotFound(f"{rtype}/{fhir_id} is not known")
+        _check_if_match(if_match, existing)
+        stored = self._store(rtype, fhir_id, content, existing, method)
+        created = existing is None or existing.deleted
+        version = 1 if existing is None else existing.version_id + 1
+        self._audit("update", rtype, [fhir_id], created=created)
+        return WriteResult(stored, "created" if created else "updated", rtype, fhir_id, version)
+
+    def conditional_update(self, rtype: str, pairs: list[tuple[str, str]],
+                           content: dict[str, Any], *, if_match: str | None = None) -> WriteResult:
+        found = self.search_ids(rtype, pairs)
+        if len(found) > 1:
+            raise MultipleMatches(f"Conditional update matched {len(found)} {rtype} resources")
+        if not found:
+            if content.get("id"):
+                return self.update(rtype, content["id"], content, if_match=if_match)
+            return self.create(rtype, content)
+        if content.get("id") not in (None, found[0]):
+            raise BadRequest(f"The resource id '{content['id']}' differs from the matched "
+                             f"{rtype}/{found[0]}", expression=[f"{rtype}.id"])
+        return self.update(rtype, found[0], {**content, "id": found[0]}, if_match=if_match)
+
+    def patch(self, rtype: str, fhir_id: str, operations: Any, *,
+              if_match: str | None = None) -> WriteResult:
+        check_type(rtype)
+        current = self._current(rtype, fhir_id, filtered=True, for_update=True)
+        if current is None:
+            raise NotFound(f"{rtype}/{fhir_id} is not known")
+        if current.deleted:
+            raise Gone(f"{rtype}/{fhir_id} was deleted")
+        _check_if_match(if_match, current)
+        if not isinstance(operations, list):
+            raise BadRequest("A JSON Patch body must be an array of operations")
+        try:
+            patched = jsonpatch.JsonPatch(operations).apply(current.content)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException,
+                TypeError, ValueError, KeyError, IndexError) as exc:
+            raise BadRequest(f"The JSON Patch could not be applied: {exc}") from exc
+        if not isinstance(patched, dict):
+            raise BadRequest("The JSON Patch must leave a resource object")
+        if patched.get("resourceType") != rtype or patched.get("id") != fhir_id:
+            raise BadRequest("A patch may not change resourceType or id")
+        return self.update(rtype, fhir_id, patched, method="PATCH")
+
+    def delete(self, rtype: str, fhir_id: str) -> WriteResult:
+        check_type(rtype)
+        self._authorize("delete", rtype)
+        existing = self._current(rtype, fhir_id, filtered=True, for_update=True)
+        if existing is None:
+            raise NotFound(f"{rtype}/{fhir_id} is not known")
+        if existing.deleted:
+            return WriteResult(None, "unchanged", rtype, fhir_id, existing.version_id)
+        version = existing.version_id + 1
+        ts = now()
+        self._replace_current(existing, version, ts, True, None)
+        self.conn.execute(insert(resource_version).values(
+            rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
+            last_updated=ts, deleted=True, method="DELETE", content=None))
+        self._clear_index(existing.rid)
+        self._audit("delete", rtype, [fhir_id])
+        return WriteResult(None, "deleted", rtype, fhir_id, version)
+
+    def conditional_delete(self, rtype: str, pairs: list[tuple[str, str]]) -> WriteResult | None:
+        found = self.search_ids(rtype, pairs)
+        if len(found) > 1:
+            raise MultipleMatches(f"Conditional delete matched {len(found)} {rtype} resources")
+        return self.delete(rtype, found[0]) if found else None
+
+    # -- write internals ------------------------------------------------------------------
+
+    def _readable(self, rtype: str, fhir_id: str) -> bool:
+        return self._current(rtype, fhir_id, filtered=True) is not None
+
+    def _check_body(self, rtype: str, content: Any) -> None:
+        if not isinstance(content, dict):
+            raise BadRequest("The body must be a JSON object holding one resource")
+        if content.get("resourceType") != rtype:
+            raise BadRequest(f"The body holds a {content.get('resourceType')!r}, but the URL "
+                             f"names {rtype}", expression=["resourceType"])
+        self.s.validator.validate(content)
+
+    def _store(self, rtype: str, fhir_id: str, content: dict[str, Any],
+               existing: Row[Any] | None, method: str) -> dict[str, Any]:
+        ts = now()
+        version = 1 if existing is None else existing.version_id + 1
+        meta = dict(content.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = instant(ts)
+        stored = {"resourceType": rtype, "id": fhir_id,
+                  **{k: v for k, v in content.items() if k not in ("resourceType", "id",
+                                                                   "meta")},
+                  "meta": meta}
+        if existing is None:
+            rid = self.conn.execute(
+                insert(resource).values(resource_type=rtype, fhir_id=fhir_id,
+                                        version_id=version, last_updated=ts, deleted=False,
+                                        content=stored).returning(resource.c.rid)
+            ).scalar_one()
+        else:
+            rid = existing.rid
+            self._replace_current(existing, version, ts, False, stored)
+            self._clear_index(rid)
+        self.conn.execute(insert(resource_version).values(
+            rid=rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
+            last_updated=ts, deleted=False, method=method, content=stored))
+        for kind, rows in extract(self.s.registry, stored).items():
+            if rows:
+                bucket = self._pending.setdefault(kind, [])
+                for row in rows:
+                    row["rid"] = rid
+                bucket.extend(rows)
+        if not self.defer_index:
+            self.flush()
+        return stored
+
+    def _replace_current(self, existing: Row[Any], version: int, ts: float, deleted: bool,
+                         content: dict[str, Any] | None) -> None:
+        # Guarded by the version we read: a concurrent writer that got there first makes
+        # this update hit no row, and the transaction is retried instead of losing a version.
+        result = self.conn.execute(
+            update(resource)
+            .where(resource.c.rid == existing.rid, resource.c.version_id == existing.version_id)
+            .values(version_id=version, last_updated=ts, deleted=deleted, content=content)
+        )
+        if result.rowcount != 1:
+            raise Conflict("The resource was changed by someone else meanwhile; try again")
+
+    def _clear_index(self, rid: int) -> None:
+        self.flush()
+        for table in INDEX_TABLES.values():
+            self.conn.execute(delete(table).where(table.c.rid == rid))
+
+    def flush(self) -> None:
+        """Write buffered index rows (batched per table for bulk ingest)."""
+        for kind, rows in self._pending.items():
+            if rows:
+                self.conn.execute(insert(INDEX_TABLES[kind]), rows)
+        self._pending = {}
+
+    # -- helpers for includes and operations ----------------------------------------------
+
+    def fetch_many(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Current, visible resources for (type, id) pairs, through the policy filter."""
+        out: list[dict[str, Any]] = []
+        by_type: dict[str, list[str]] = {}
+        for t, i in keys:
+            by_type.setdefault(t, []).append(i)
+        for t, ids in by_type.items():
+            if not definitions.is_resource_type(t):
+                continue
+            for chunk_start in range(0, len(ids), 500):
+                chunk = ids[chunk_start:chunk_start + 500]
+                stmt = select(resource.c.content).where(
+                    self.queries.visible(t, resource), resource.c.fhir_id.in_(chunk))
+                out.extend(r.content for r in self.conn.execute(stmt))
+        return out
+
+    def key_exists(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        stmt = select(resource.c.resource_type, resource.c.fhir_id).where(
+            tuple_(resource.c.resource_type, resource.c.fhir_id).in_(keys),
+            resource.c.deleted.is_(False))
+        return {(r.resource_type, r.fhir_id) for r in self.conn.execute(stmt)}
+
+
+def check_type(rtype: str) -> None:
+    if not definitions.is_resource_type(rtype):
+        raise NotFound(f"Unknown resource type '{rtype}'")
+
+
+def _check_if_match(if_match: str | None, existing: Row[Any] | None) -> None:
+    if if_match is None:
+        return
+    wanted = if_match.strip()
+    if wanted.startswith("W/"):
+        wanted = wanted[2:]
+    wanted = wanted.strip('"')
+    if existing is None or existing.deleted:
+        raise PreconditionFailed(f"If-Match {if_match} given, but the resource does not exist")
+    if wanted != str(existing.version_id):
+        raise PreconditionFailed(f"If-Match {if_match} does not match the current version "
+                                 f"W/\"{existing.version_id}\"")
+
+
+__all__ = ["EngineServices", "Repository", "SearchResult", "VardnavError", "WriteResult"]

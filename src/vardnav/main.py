@@ -1,0 +1,74 @@
+"""Application factory: create_app(settings) wires the engine, hooks and routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from vardnav import __version__
+from vardnav.config import Settings
+from vardnav.db.engine import make_engine
+from vardnav.errors import BadRequest, MethodNotAllowed, NotFound, VardnavError
+from vardnav.fhir.api import build_router, error_response
+from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, AuditSink, MemoryAuditSink, \
+    RequestContext
+from vardnav.fhir.search.registry import default_registry
+from vardnav.fhir.storage.repository import EngineServices
+from vardnav.fhir.validation import ResourceValidator
+
+
+def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
+                   audit: AuditSink | None = None) -> EngineServices:
+    from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
+
+    return EngineServices(
+        registry=default_registry(),
+        validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
+        policy=policy or AllowAllPolicy(),
+        audit=audit or MemoryAuditSink(),
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+    )
+
+
+def create_app(settings: Settings | None = None, *, services: EngineServices | None = None,
+               engine: Any = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
+    services = services or build_services(settings)
+    app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__,
+                  description="FHIR R4 (4.0.1) server of the Vårdnav shared health record.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.services = services
+
+    def context(request: Request) -> RequestContext:
+        base = settings.base_url.rstrip("/")
+        return RequestContext(principal=None, base_url=base)
+
+    app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
+                                    context_factory=context), prefix="/fhir")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(NotFound("Nothing here; the FHIR API is under /fhir"))
+        if exc.status_code == 405:
+            return error_response(MethodNotAllowed(str(exc.detail)))
+        err = VardnavError(str(exc.detail))
+        err.status = exc.status_code
+        return error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return error_response(BadRequest(f"Malformed request: {exc.errors()[:3]}"))
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, str]:
+        return {"name": "Vårdnav", "fhir": "/fhir", "metadata": "/fhir/metadata"}
+
+    return app

@@ -1,0 +1,1 @@
+"""Swedish and regional domain rules layered on the FHIR engine."""

@@ -1,0 +1,1 @@
+"""Identity of persons: Swedish national identifiers."""

@@ -14,8 +14,13 @@ from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.errors import BadRequest, MethodNotAllowed, NotFound, VardnavError
 from vardnav.fhir.api import build_router, error_response
-from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, AuditSink, MemoryAuditSink, \
-    RequestContext
+from vardnav.fhir.hooks import (
+    AccessPolicy,
+    AllowAllPolicy,
+    AuditSink,
+    MemoryAuditSink,
+    RequestContext,
+)
 from vardnav.fhir.search.registry import default_registry
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.validation import ResourceValidator

@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.demo.population import count_resources, generate_population, \
-    load_test_personnummer
+from vardnav.demo.population import count_resources, generate_population, load_test_personnummer
 from vardnav.fhir.hooks import RequestContext
 from vardnav.fhir.http_types import FhirRequest
 from vardnav.fhir.router import dispatch

@@ -24,15 +24,15 @@ def extract(registry: SearchRegistry, resource: dict[str, Any]) -> Rows:
     for param in registry.indexed_for_type(resource["resourceType"]):
         try:
             values = param.evaluate(resource)
-        except Exception:  # noqa: BLE001 - one odd expression must not block a write
+        except Exception:
             continue
         if not values:
             continue
         produced = _EXTRACTORS[param.type](param, values, rows)
+        if param.type == "reference":
+            produced = _reference_identifiers(param, values, rows) or produced
         if produced:
             rows["present"].append({"param_hash": param.param_hash})
-            if param.type == "reference":
-                _reference_identifiers(param, values, rows)
     return rows
 
 
@@ -84,7 +84,7 @@ def _tokens(param: SearchParam, values: list[Any], rows: Rows) -> bool:
                 if not codings and text:
                     out.append({"param_hash": h, "system": None, "code": None,
                                 "text_norm": normalize(text)})
-            elif "code" in v or "system" in v and "value" not in v:  # Coding
+            elif "code" in v or ("system" in v and "value" not in v):  # Coding
                 display = v.get("display")
                 out.append({"param_hash": h, "system": v.get("system"), "code": v.get("code"),
                             "text_norm": normalize(display) if display else None})
@@ -171,14 +171,16 @@ def _references(param: SearchParam, values: list[Any], rows: Rows) -> bool:
     return len(rows["reference"]) > before
 
 
-def _reference_identifiers(param: SearchParam, values: list[Any], rows: Rows) -> None:
+def _reference_identifiers(param: SearchParam, values: list[Any], rows: Rows) -> bool:
     """Reference.identifier rows, searched with the `:identifier` modifier."""
+    before = len(rows["token"])
     h = identifier_hash(param)
     for v in values:
         ident = v.get("identifier") if isinstance(v, dict) else None
         if isinstance(ident, dict) and ident.get("value") is not None:
             rows["token"].append({"param_hash": h, "system": ident.get("system"),
                                   "code": str(ident["value"]), "text_norm": None})
+    return len(rows["token"]) > before
 
 
 def identifier_hash(param: SearchParam) -> int:
@@ -191,7 +193,7 @@ def split_reference(ref: str) -> tuple[str | None, str | None]:
     parts = ref.split("/")
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
-    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha():
+    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha() and parts[-1]:
         if ref.startswith(("http://", "https://")) and len(parts) < 4:
             return None, None
         return parts[-2], parts[-1]

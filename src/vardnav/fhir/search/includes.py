@@ -51,6 +51,10 @@ def _rids_of(repo: Repository, rtype: str, ids: list[str]) -> list[int]:
 
 
 def _forward(repo: Repository, inc: Include, frontier: list[dict[str, Any]]) -> list[dict]:
+    if inc.source_type == "*":
+        types = sorted({r["resourceType"] for r in frontier})
+        return [res for t in types
+                for res in _forward(repo, Include(t, None, None, inc.iterate), frontier)]
     ids = [r["id"] for r in frontier if r["resourceType"] == inc.source_type]
     if not ids:
         return []

@@ -85,8 +85,9 @@ class QueryBuilder:
             return self._resource_column(crit, outer)
         param = crit.param
         hashes = self._hashes(param, rtype)
-        if crit.chain is not None:
-            return self._chain(crit, outer, hashes)
+        if crit.chain:
+            return or_(*[self._chain(target, inner, outer, hashes)
+                         for target, inner in crit.chain])
         if crit.modifier == "missing":
             t = INDEX_TABLES["present"].alias()
             present = exists().where(t.c.rid == outer.c.rid, hashes(t))
@@ -132,17 +133,16 @@ class QueryBuilder:
         return or_(*[date_pred.column_condition(outer.c.last_updated, outer.c.last_updated, v)
                      for v in crit.values])
 
-    def _chain(self, crit: Criterion, outer: Table,
+    def _chain(self, target_type: str, inner: Criterion, outer: Table,
                hashes: Callable[[Table], Any]) -> ColumnElement[bool]:
-        assert crit.chain is not None and crit.chain_type is not None
         target = resource.alias()
         targets = select(target.c.fhir_id).where(
-            self.visible(crit.chain_type, target),
-            self.criterion(crit.chain, target, crit.chain_type, driver=True),
+            self.visible(target_type, target),
+            self.criterion(inner, target, target_type, driver=True),
         )
         ref = INDEX_TABLES["reference"].alias()
         return exists().where(ref.c.rid == outer.c.rid, hashes(ref),
-                              ref.c.target_type == crit.chain_type,
+                              ref.c.target_type == target_type,
                               ref.c.target_id.in_(targets))
 
     def _has(self, crit: Criterion, outer: Table, rtype: str | None) -> ColumnElement[bool]:
@@ -194,7 +194,7 @@ class QueryBuilder:
 def _pick_driver(criteria: list[Criterion]) -> Criterion | None:
     best, best_rank = None, 99
     for crit in criteria:
-        if crit.param is None or crit.has is not None or crit.chain is not None:
+        if crit.param is None or crit.has is not None or crit.chain:
             continue
         if crit.modifier in ("missing", "not", "contains", "identifier", "text"):
             continue

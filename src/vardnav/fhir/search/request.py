@@ -34,8 +34,9 @@ class Criterion:
     name: str
     modifier: str | None
     values: list[str]
-    chain: Criterion | None = None  # set for chained parameters (subject:Patient.name=x)
-    chain_type: str | None = None
+    # Chained parameters (subject:Patient.name=x): one inner criterion per target type that
+    # has the chained parameter; a resource matches if any of them does.
+    chain: list[tuple[str, Criterion]] = field(default_factory=list)
     has: HasCriterion | None = None
 
 
@@ -95,7 +96,7 @@ def parse_search(resource_type: str | None, pairs: list[tuple[str, str]],
         req.warnings.append(message)
 
     for name, value in pairs:
-        if name in CONTROL:
+        if name.split(":")[0] in CONTROL:
             _parse_control(req, name, value, registry, max_count)
             continue
         try:
@@ -142,11 +143,9 @@ def _parse_criterion(resource_type: str | None, name: str, value: str,
                   ("_id", "_lastUpdated")]
         if not usable:
             raise _Unknown(f"No target of '{pname}' has a search parameter '{inner_head}'")
-        if len(usable) > 1:
-            raise BadRequest(f"Chain '{name}' is ambiguous: name the target type, "
-                             f"e.g. {pname}:{usable[0]}.{inner_name}")
-        inner = _parse_criterion(usable[0], inner_name, value, registry, depth + 1)
-        return Criterion(param, pname, None, [], chain=inner, chain_type=usable[0])
+        chain = [(t, _parse_criterion(t, inner_name, value, registry, depth + 1))
+                 for t in usable]
+        return Criterion(param, pname, None, [], chain=chain)
     if modifier:
         allowed = MODIFIERS_BY_TYPE[param.type]
         is_type_modifier = param.type == "reference" and definitions.is_resource_type(modifier)
@@ -213,9 +212,9 @@ def _parse_control(req: SearchRequest, name: str, value: str, registry: SearchRe
                 if param.type not in MODIFIERS_BY_TYPE:
                     raise BadRequest(f"Cannot sort by {param.type} parameter '{pname}'")
             req.sort.append(SortKey(pname, param, desc))
-    elif name in ("_include", "_revinclude"):
+    elif name.split(":")[0] in ("_include", "_revinclude"):
         inc = _parse_include(name, value, registry)
-        (req.includes if name == "_include" else req.revincludes).append(inc)
+        (req.includes if name.startswith("_include") else req.revincludes).append(inc)
     elif name == "_summary":
         if value not in ("true", "false", "count", "text", "data"):
             raise BadRequest(f"_summary must be true, false, count, text or data, not '{value}'")
@@ -232,6 +231,8 @@ def _parse_include(name: str, value: str, registry: SearchRegistry) -> Include:
     # _include=Observation:subject[:Patient]; _include:iterate=...; "*" means every reference.
     base, _, mod = name.partition(":")
     iterate = mod in ("iterate", "recurse")
+    if value == "*":  # every reference of every resource in the result
+        return Include("*", None, None, iterate)
     parts = value.split(":")
     if len(parts) < 2 or not definitions.is_resource_type(parts[0]):
         raise BadRequest(f"{base} must look like Type:parameter[:TargetType], not '{value}'")

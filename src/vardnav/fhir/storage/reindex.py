@@ -37,7 +37,7 @@ def reindex_all(settings: Settings, resource_type: str | None, *, batch: int = 5
     last_rid, done = 0, 0
     try:
         while True:
-            def work(conn, after=last_rid):  # noqa: ANN001, ANN202
+            def work(conn, after=last_rid):
                 rows = conn.execute(
                     select(resource.c.rid, resource.c.content)
                     .where(*_current(resource_type), resource.c.rid > after)

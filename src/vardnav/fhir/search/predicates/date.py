@@ -25,7 +25,7 @@ def condition(t: Table, modifier: str | None, value: str) -> ColumnElement[bool]
     return compare_ranges(prefix, t.c.low, t.c.high, low, high, approx)
 
 
-def column_condition(low_col, high_col, value: str) -> ColumnElement[bool]:  # noqa: ANN001
+def column_condition(low_col, high_col, value: str) -> ColumnElement[bool]:
     prefix, low, high = search_range(value)
     return compare_ranges(prefix, low_col, high_col, low, high, abs(now() - low) * 0.1)
 

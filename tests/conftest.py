@@ -1,0 +1,147 @@
+"""Shared fixtures. Storage/API tests run on SQLite by default; `.ci/run` runs the tests marked
+`storage` again with VARDNAV_TEST_DATABASE_URL pointing at a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete
+
+from vardnav.config import Settings
+from vardnav.db.engine import make_engine
+from vardnav.db.migrate import upgrade
+from vardnav.fhir.hooks import AllowAllPolicy, MemoryAuditSink
+from vardnav.fhir.storage.repository import EngineServices
+from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
+from vardnav.main import build_services, create_app
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TESTPERSONNUMMER = SHARED_DATA / "skatteverket-testpersonnummer.txt"
+FHIR_JSON = {"content-type": "application/fhir+json"}
+
+
+def database_url(tmp_dir: Path) -> str:
+    return os.environ.get("VARDNAV_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = database_url(tmp_path_factory.mktemp("db"))
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def wipe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in INDEX_TABLES.values():
+            conn.execute(delete(table))
+        conn.execute(delete(resource_version))
+        conn.execute(delete(resource))
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, base_url="http://testserver/fhir",
+                    max_body_bytes=1_000_000)
+
+
+@pytest.fixture(scope="session")
+def shared_services() -> EngineServices:
+    # Built once: the validator and registry compile the official definitions.
+    return build_services(Settings())
+
+
+@pytest.fixture
+def audit() -> MemoryAuditSink:
+    return MemoryAuditSink()
+
+
+@pytest.fixture
+def services(shared_services: EngineServices, audit: MemoryAuditSink) -> EngineServices:
+    return EngineServices(shared_services.registry, shared_services.validator,
+                          AllowAllPolicy(), audit, default_page_size=50, max_page_size=1000)
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings, services: EngineServices) -> Iterator[TestClient]:
+    wipe(engine)
+    app = create_app(settings, services=services, engine=engine)
+    with TestClient(app) as c:
+        yield c
+
+
+class Fhir:
+    """Small helper around the test client: JSON in, JSON out, status asserted."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.c = client
+
+    def create(self, resource: dict[str, Any], status: int = 201,
+               **headers: str) -> dict[str, Any]:
+        r = self.c.post(f"/fhir/{resource['resourceType']}", json=resource,
+                        headers={**FHIR_JSON, **headers})
+        assert r.status_code == status, r.text
+        return r.json()
+
+    def put(self, resource: dict[str, Any], status: int = 200, **headers: str) -> Any:
+        r = self.c.put(f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource,
+                       headers={**FHIR_JSON, **headers})
+        assert r.status_code == status, r.text
+        return r
+
+    def get(self, path: str, status: int = 200, **headers: str) -> dict[str, Any]:
+        r = self.c.get(f"/fhir/{path}", headers=headers)
+        assert r.status_code == status, r.text
+        return r.json()
+
+    def search_ids(self, query: str) -> list[str]:
+        bundle = self.get(query)
+        return sorted(e["resource"]["id"] for e in bundle.get("entry", [])
+                      if e["search"]["mode"] == "match")
+
+    def transaction(self, entries: list[dict[str, Any]], status: int = 200,
+                    kind: str = "transaction") -> dict[str, Any]:
+        r = self.c.post("/fhir", json={"resourceType": "Bundle", "type": kind,
+                                       "entry": entries}, headers=FHIR_JSON)
+        assert r.status_code == status, r.text
+        return r.json()
+
+
+@pytest.fixture
+def fhir(client: TestClient) -> Fhir:
+    return Fhir(client)
+
+
+def patient(family: str = "Andersson", given: str = "Anna", birth: str = "1950-02-03",
+            gender: str = "female", **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "name": [{"family": family, "given": [given]}],
+            "birthDate": birth, "gender": gender, **extra}
+
+
+def observation(subject: str, code: str = "8867-4", value: float = 72, unit: str = "/min",
+                when: str = "2024-01-02T10:00:00Z", **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "subject": {"reference": subject}, "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org",
+                              "code": unit, "unit": unit}, **extra}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Anything that touches the database is a storage/API test, repeated on PostgreSQL in CI.
+    for item in items:
+        if {"engine", "client", "db_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.storage)

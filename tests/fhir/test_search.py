@@ -1,0 +1,298 @@
+"""Search: every parameter type, prefixes, modifiers, chains, _has, includes, sort, paging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import FHIR_JSON, Fhir, observation, patient
+
+
+@pytest.fixture
+def people(fhir: Fhir) -> dict[str, dict[str, Any]]:
+    org = fhir.create({"resourceType": "Organization", "name": "Vårdcentralen Åsen",
+                       "identifier": [{"system": "urn:hsa", "value": "SE2321000131-E1"}]})
+    gp = {"reference": f"Organization/{org['id']}"}
+    ids = {
+        "ostlund": fhir.create(patient("Östlund", "Åsa", "1950-02-03", "female",
+                                       generalPractitioner=[gp],
+                                       identifier=[{"system": "urn:pnr", "value": "1"}])),
+        "berg": fhir.create(patient("Berg", "Erik", "1972-06-15", "male",
+                                    identifier=[{"system": "urn:pnr", "value": "2"}],
+                                    telecom=[{"system": "phone", "value": "031-123"}])),
+        "bergman": fhir.create(patient("Bergman", "Ingrid", "1999-12-31", "female",
+                                       active=False,
+                                       meta={"tag": [{"system": "urn:t", "code": "HTEST"}],
+                                             "profile": ["http://example.org/p"],
+                                             "security": [{"system": "urn:s", "code": "R"}]})),
+    }
+    ids["org"] = org
+    return ids
+
+
+def test_string_is_case_and_accent_insensitive_prefix(fhir: Fhir, people: dict) -> None:
+    assert fhir.search_ids("Patient?family=ostlund") == [people["ostlund"]["id"]]
+    assert fhir.search_ids("Patient?family=ÖST") == [people["ostlund"]["id"]]
+    assert fhir.search_ids("Patient?name=asa") == [people["ostlund"]["id"]]
+    assert len(fhir.search_ids("Patient?family=berg")) == 2
+    assert fhir.search_ids("Patient?family:exact=Berg") == [people["berg"]["id"]]
+    assert fhir.search_ids("Patient?family:exact=berg") == []
+    assert fhir.search_ids("Patient?family:contains=gma") == [people["bergman"]["id"]]
+
+
+def test_or_and_and(fhir: Fhir, people: dict) -> None:
+    both = sorted([people["ostlund"]["id"], people["berg"]["id"]])
+    assert fhir.search_ids("Patient?family=ostlund,berg&gender=male,female") == sorted(
+        [people["ostlund"]["id"], people["berg"]["id"], people["bergman"]["id"]])
+    assert fhir.search_ids("Patient?family=berg&family=bergm") == [people["bergman"]["id"]]
+    assert fhir.search_ids("Patient?_id=" + ",".join(both)) == both
+
+
+def test_token_forms_and_modifiers(fhir: Fhir, people: dict) -> None:
+    assert fhir.search_ids("Patient?identifier=urn:pnr|1") == [people["ostlund"]["id"]]
+    assert len(fhir.search_ids("Patient?identifier=urn:pnr|")) == 2
+    assert fhir.search_ids("Patient?identifier=2") == [people["berg"]["id"]]
+    assert fhir.search_ids("Patient?identifier=|2") == []
+    assert fhir.search_ids("Patient?gender=male") == [people["berg"]["id"]]
+    assert len(fhir.search_ids("Patient?gender:not=male")) == 2
+    assert fhir.search_ids("Patient?active=false") == [people["bergman"]["id"]]
+    assert fhir.search_ids("Patient?phone=031-123") == [people["berg"]["id"]]
+
+
+def test_token_text_and_of_type(fhir: Fhir) -> None:
+    c = fhir.create({"resourceType": "Condition", "subject": {"reference": "Patient/x"},
+                     "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10",
+                                          "code": "I10", "display": "Essentiell hypertoni"}]}})
+    assert fhir.search_ids("Condition?code:text=essentiell") == [c["id"]]
+    p = fhir.create(patient(identifier=[{
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                             "code": "MR"}]}, "system": "urn:mr", "value": "M-1"}]))
+    q = "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|M-1"
+    assert fhir.search_ids(q) == [p["id"]]
+
+
+def test_tag_profile_security_and_missing(fhir: Fhir, people: dict) -> None:
+    b = [people["bergman"]["id"]]
+    assert fhir.search_ids("Patient?_tag=urn:t|HTEST") == b
+    assert fhir.search_ids("Patient?_profile=http://example.org/p") == b
+    assert fhir.search_ids("Patient?_security=urn:s|R") == b
+    assert fhir.search_ids("Patient?general-practitioner:missing=false") == [
+        people["ostlund"]["id"]]
+    assert len(fhir.search_ids("Patient?general-practitioner:missing=true")) == 2
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("birthdate=1950", ["ostlund"]),
+    ("birthdate=1950-02", ["ostlund"]),
+    ("birthdate=eq1950-02-03", ["ostlund"]),
+    ("birthdate=ne1950-02-03", ["berg", "bergman"]),
+    ("birthdate=gt1972-06-15", ["bergman"]),
+    ("birthdate=ge1972-06-15", ["berg", "bergman"]),
+    ("birthdate=lt1972-06-15", ["ostlund"]),
+    ("birthdate=le1972-06-15", ["berg", "ostlund"]),
+    ("birthdate=sa1972", ["bergman"]),
+    ("birthdate=eb1972", ["ostlund"]),
+    ("birthdate=ap1972-06-20", ["berg"]),
+    ("birthdate=ge1950&birthdate=lt1973", ["berg", "ostlund"]),
+])
+def test_date_prefixes(fhir: Fhir, people: dict, query: str, expected: list[str]) -> None:
+    assert fhir.search_ids(f"Patient?{query}") == sorted(people[k]["id"] for k in expected)
+
+
+def test_period_and_last_updated(fhir: Fhir, people: dict) -> None:
+    enc = fhir.create({"resourceType": "Encounter", "status": "finished",
+                       "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                 "code": "IMP"},
+                       "period": {"start": "2024-03-01T08:00:00Z",
+                                  "end": "2024-03-05T12:00:00Z"}})
+    # eq: the search range must contain the whole period (FHIR R4 search rules).
+    assert fhir.search_ids("Encounter?date=2024-03") == [enc["id"]]
+    assert fhir.search_ids("Encounter?date=2024-03-03") == []
+    assert fhir.search_ids("Encounter?date=ge2024-03-03&date=le2024-03-03") == [enc["id"]]
+    assert fhir.search_ids("Encounter?date=lt2024-03-02") == [enc["id"]]
+    assert fhir.search_ids("Encounter?date=gt2024-03-06") == []
+    stamp = people["bergman"]["meta"]["lastUpdated"]
+    assert people["bergman"]["id"] in fhir.search_ids(f"Patient?_lastUpdated=ge{stamp}")
+    assert fhir.search_ids("Patient?_lastUpdated=lt2000-01-01") == []
+
+
+def test_number_and_quantity(fhir: Fhir) -> None:
+    o = {v: fhir.create(observation("Patient/p", value=v, unit="kg")) for v in (70, 80.5, 100)}
+    ids = {v: r["id"] for v, r in o.items()}
+    assert fhir.search_ids("Observation?value-quantity=80.5") == [ids[80.5]]
+    assert fhir.search_ids("Observation?value-quantity=gt80") == sorted([ids[80.5], ids[100]])
+    assert fhir.search_ids("Observation?value-quantity=le80.5||kg") == sorted([ids[70],
+                                                                              ids[80.5]])
+    assert fhir.search_ids(
+        "Observation?value-quantity=100|http://unitsofmeasure.org|kg") == [ids[100]]
+    assert fhir.search_ids("Observation?value-quantity=100|http://unitsofmeasure.org|g") == []
+    assert fhir.search_ids("Observation?value-quantity=ap98") == [ids[100]]
+    risk = fhir.create({"resourceType": "RiskAssessment", "status": "final",
+                        "subject": {"reference": "Patient/p"},
+                        "prediction": [{"probabilityDecimal": 0.25}]})
+    assert fhir.search_ids("RiskAssessment?probability=gt0.2") == [risk["id"]]
+    assert fhir.search_ids("RiskAssessment?probability=0.25") == [risk["id"]]
+    assert fhir.search_ids("RiskAssessment?probability=lt0.2") == []
+
+
+def test_uri_below_and_above(fhir: Fhir) -> None:
+    q = fhir.create({"resourceType": "Questionnaire", "status": "active",
+                     "url": "http://vardnav.se/fhir/Questionnaire/norton"})
+    assert fhir.search_ids("Questionnaire?url=http://vardnav.se/fhir/Questionnaire/norton") \
+        == [q["id"]]
+    assert fhir.search_ids("Questionnaire?url=http://vardnav.se/fhir/Questionnaire") == []
+    assert fhir.search_ids("Questionnaire?url:below=http://vardnav.se/fhir") == [q["id"]]
+    assert fhir.search_ids(
+        "Questionnaire?url:above=http://vardnav.se/fhir/Questionnaire/norton/x") == [q["id"]]
+
+
+def test_reference_forms(fhir: Fhir, people: dict) -> None:
+    pid = people["ostlund"]["id"]
+    o = fhir.create(observation(f"Patient/{pid}"))
+    assert fhir.search_ids(f"Observation?subject=Patient/{pid}") == [o["id"]]
+    assert fhir.search_ids(f"Observation?subject={pid}") == [o["id"]]
+    assert fhir.search_ids(f"Observation?subject:Patient={pid}") == [o["id"]]
+    assert fhir.search_ids(f"Observation?patient=http://testserver/fhir/Patient/{pid}") \
+        == [o["id"]]
+    assert fhir.search_ids(f"Observation?subject:Group={pid}") == []
+    ident = fhir.create({**observation("Patient/zz"), "subject": {
+        "identifier": {"system": "urn:pnr", "value": "9"}}})
+    assert fhir.search_ids("Observation?subject:identifier=urn:pnr|9") == [ident["id"]]
+
+
+def test_chains_two_levels_and_has(fhir: Fhir, people: dict) -> None:
+    pid = people["ostlund"]["id"]
+    o = fhir.create(observation(f"Patient/{pid}"))
+    fhir.create(observation(f"Patient/{people['berg']['id']}", code="29463-7"))
+    assert fhir.search_ids("Observation?subject:Patient.family=östlund") == [o["id"]]
+    assert fhir.search_ids("Observation?patient.identifier=urn:pnr|1") == [o["id"]]
+    two = "Observation?subject:Patient.general-practitioner:Organization.name=vardcentralen"
+    assert fhir.search_ids(two) == [o["id"]]
+    assert fhir.search_ids("Patient?_has:Observation:patient:code=8867-4") == [pid]
+    assert fhir.search_ids("Patient?_has:Observation:patient:code=29463-7") == [
+        people["berg"]["id"]]
+    assert fhir.search_ids("Patient?_has:Observation:patient:code=0000-0") == []
+    # Without a type modifier a chain tries every target type that has the parameter.
+    assert fhir.search_ids("Observation?subject.name=östlund") == [o["id"]]
+    fhir.get("Observation?a.b.c.d=x", status=200)  # unknown parameter: ignored with a warning
+
+
+def test_include_revinclude_and_iterate(fhir: Fhir, people: dict) -> None:
+    pid = people["ostlund"]["id"]
+    o = fhir.create(observation(f"Patient/{pid}"))
+    bundle = fhir.get(f"Observation?_id={o['id']}&_include=Observation:subject")
+    modes = {(e["resource"]["resourceType"], e["search"]["mode"]) for e in bundle["entry"]}
+    assert modes == {("Observation", "match"), ("Patient", "include")}
+    assert bundle["total"] == 1  # includes are not counted
+    it = fhir.get(f"Observation?_id={o['id']}&_include=Observation:subject"
+                  "&_include:iterate=Patient:general-practitioner")
+    assert {e["resource"]["resourceType"] for e in it["entry"]} == {
+        "Observation", "Patient", "Organization"}
+    rev = fhir.get(f"Patient?_id={pid}&_revinclude=Observation:subject")
+    assert {e["resource"]["id"] for e in rev["entry"]} == {pid, o["id"]}
+    star = fhir.get(f"Observation?_id={o['id']}&_include=*")
+    assert {e["resource"]["resourceType"] for e in star["entry"]} == {"Observation",
+                                                                      "Patient"}
+
+
+def test_sort_multiple_keys(fhir: Fhir, people: dict) -> None:
+    asc = fhir.get("Patient?_sort=birthdate")["entry"]
+    assert [e["resource"]["name"][0]["family"] for e in asc] == ["Östlund", "Berg", "Bergman"]
+    desc = fhir.get("Patient?_sort=-birthdate")["entry"]
+    assert [e["resource"]["name"][0]["family"] for e in desc] == ["Bergman", "Berg", "Östlund"]
+    multi = fhir.get("Patient?_sort=gender,-family")["entry"]
+    assert [e["resource"]["name"][0]["family"] for e in multi] == ["Östlund", "Bergman",
+                                                                    "Berg"]
+    fhir.get("Patient?_sort=nonsense", status=400)
+
+
+def test_paging_visits_every_match_exactly_once(fhir: Fhir) -> None:
+    created = {fhir.create(patient(family=f"Pag{i:02d}"))["id"] for i in range(23)}
+    seen: list[str] = []
+    url = "Patient?family=pag&_count=5&_sort=family"
+    pages = 0
+    while url:
+        bundle = fhir.get(url)
+        assert bundle["total"] == 23
+        seen.extend(e["resource"]["id"] for e in bundle["entry"])
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = nxt[0].split("/fhir/", 1)[1] if nxt else ""
+        pages += 1
+    assert pages == 5
+    assert len(seen) == 23 and set(seen) == created
+    last = fhir.get("Patient?family=pag&_count=5&_sort=family&_offset=20")
+    assert any(link["relation"] == "previous" for link in last["link"])
+
+
+def test_summary_elements_total(fhir: Fhir, people: dict) -> None:
+    count = fhir.get("Patient?_summary=count")
+    assert count["total"] == 3 and not count.get("entry")
+    summary = fhir.get("Patient?_summary=true")["entry"][0]["resource"]
+    assert "SUBSETTED" in [t["code"] for t in summary["meta"]["tag"]]
+    assert "name" in summary
+    elements = fhir.get("Patient?_elements=birthDate")["entry"][0]["resource"]
+    assert set(elements) == {"resourceType", "id", "meta", "birthDate"}
+    none = fhir.get("Patient?_total=none")
+    assert "total" not in none and len(none["entry"]) == 3
+    assert fhir.get("Patient?_total=accurate&_count=1")["total"] == 3
+
+
+def test_post_search_and_system_search(fhir: Fhir, people: dict) -> None:
+    r = fhir.c.post("/fhir/Patient/_search", content=b"family=berg&gender=male",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [people["berg"]["id"]]
+    sys_search = fhir.get(f"?_id={people['berg']['id']}")
+    assert [e["resource"]["id"] for e in sys_search["entry"]] == [people["berg"]["id"]]
+    tagged = fhir.get("?_tag=urn:t|HTEST")
+    assert [e["resource"]["id"] for e in tagged["entry"]] == [people["bergman"]["id"]]
+
+
+def test_unknown_parameters_lenient_and_strict(fhir: Fhir, people: dict) -> None:
+    lenient = fhir.get("Patient?shoe-size=42")
+    outcomes = [e for e in lenient["entry"] if e["search"]["mode"] == "outcome"]
+    assert "shoe-size" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
+    assert lenient["total"] == 3
+    strict = fhir.c.get("/fhir/Patient?shoe-size=42", headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+    assert "shoe-size" in strict.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("query", [
+    "Patient?birthdate=notadate", "Patient?birthdate=2020-13-01", "Patient?_count=abc",
+    "Patient?_count=-1", "Observation?value-quantity=abc", "Patient?family:nonsense=x",
+    "Patient?gender:missing=maybe", "Patient?_include=nonsense", "Patient?_summary=bogus",
+    "Patient?_total=lots", "Patient?identifier:of-type=onlyone", "Patient?_has:Observation",
+    "Observation?subject=Patient/",
+])
+def test_bad_search_input_is_400(fhir: Fhir, query: str) -> None:
+    outcome = fhir.get(query, status=400)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["diagnostics"]
+
+
+def test_search_parameters_come_from_official_definitions(fhir: Fhir) -> None:
+    from vardnav.fhir import definitions
+    from vardnav.fhir.search.registry import SUPPORTED_TYPES, default_registry
+
+    registry = default_registry()
+    from vardnav.fhir.search.registry import parts_for_type
+
+    # Every official parameter with an expression for the type (a few example-only
+    # definitions in the package have none, e.g. Patient "age", and are not searchable).
+    official = {(b, sp["code"]) for sp in definitions.load().search_parameters
+                for b in sp.get("base", []) if sp["type"] in SUPPORTED_TYPES
+                and parts_for_type(sp.get("expression") or "", b)}
+    required = ["Patient", "Practitioner", "PractitionerRole", "Organization", "Location",
+                "Encounter", "EpisodeOfCare", "Observation", "Condition", "Procedure",
+                "AllergyIntolerance", "MedicationRequest", "Immunization", "ServiceRequest",
+                "DiagnosticReport", "Specimen", "CarePlan", "CareTeam", "Goal", "Task",
+                "Communication", "Consent", "Flag", "Questionnaire", "QuestionnaireResponse",
+                "DocumentReference", "Composition", "AuditEvent", "Subscription",
+                "PlanDefinition"]
+    for rtype in required:
+        expected = {code for base, code in official if base == rtype}
+        indexed = {p.name for p in registry.indexed_for_type(rtype)}
+        assert expected <= indexed, (rtype, expected - indexed)
+    assert FHIR_JSON  # keep the shared import used

@@ -9,7 +9,6 @@ entry's own outcome.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -176,7 +175,7 @@ def _assign_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str]:
 
 def _rewrite_references(repo: Repository, node: Any, mapping: dict[str, str],
                         index: int) -> Any:
-    node = copy.deepcopy(node)
+    """Rewrite references in place: the parsed body belongs to this request alone."""
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):

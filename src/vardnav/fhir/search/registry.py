@@ -68,6 +68,14 @@ _HEAD = re.compile(r"^\(*\s*([A-Z][A-Za-z]+)\.")
 _AS_PAREN = re.compile(r"\(([A-Za-z][\w.]*) as ([A-Za-z]+)\)")
 _RESOLVE_IS = re.compile(r"resolve\(\) is ([A-Z][A-Za-z]+)")
 _DOTTED = re.compile(r"^\(?([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z]*)+)(?: as ([A-Za-z]+))?\)?$")
+# Dotted path ending in one common filter: .where(resolve() is T), .where(f='v'), .as(T).
+_FILTERED = re.compile(
+    r"^([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z]*)+)"
+    r"(?:\.where\(resolve\(\) is ([A-Z][A-Za-z]+)\)"
+    r"|\.where\(([a-z][A-Za-z]*)='([^']*)'\)"
+    r"|\.as\(([A-Za-z]+)\))$"
+)
+_EXTENSION = re.compile(r"^([A-Z][A-Za-z]+)\.extension\('([^']+)'\)$")
 
 
 def parts_for_type(expression: str, resource_type: str) -> list[str]:
@@ -124,10 +132,55 @@ def _navigator(resource_type: str, path: list[str], as_type: str | None) -> Eval
     return evaluate
 
 
+def _filtered(nav: Evaluator, ref_type: str | None, field_name: str | None,
+              field_value: str | None) -> Evaluator:
+    def evaluate(resource: dict[str, Any]) -> list[Any]:
+        out = []
+        for node in nav(resource):
+            if not isinstance(node, dict):
+                continue
+            if ref_type is not None:
+                ref = node.get("reference")
+                if not isinstance(ref, str) or not (
+                        ref.startswith(ref_type + "/") or f"/{ref_type}/" in ref):
+                    continue
+            elif node.get(field_name) != field_value:
+                continue
+            out.append(node)
+        return out
+
+    return evaluate
+
+
+def _extension_values(resource_type: str, url: str) -> Evaluator:
+    """`Type.extension('url')`, answering the extensions' values: the index wants the value
+    (a string, a Coding...), not the Extension element that wraps it."""
+    def evaluate(resource: dict[str, Any]) -> list[Any]:
+        if resource.get("resourceType") != resource_type:
+            return []
+        out = []
+        for ext in resource.get("extension") or []:
+            if isinstance(ext, dict) and ext.get("url") == url:
+                out.extend(v for k, v in ext.items() if k.startswith("value"))
+        return out
+
+    return evaluate
+
+
 def compile_part(part: str) -> Evaluator:
+    e = _EXTENSION.match(part)
+    if e:
+        return _extension_values(e.group(1), e.group(2))
     m = _DOTTED.match(part)
     if m:
         return _navigator(m.group(1), m.group(2)[1:].split("."), m.group(3))
+    f = _FILTERED.match(part)
+    if f:
+        path = f.group(2)[1:].split(".")
+        if f.group(6):  # .as(T) on the last step is a choice-type selection
+            return _navigator(f.group(1), path, f.group(6))
+        return _filtered(_navigator(f.group(1), path, None), f.group(3), f.group(4),
+                         f.group(5))
     # fhirpathpy: `(X as T)` silently yields nothing, `X.ofType(T)` works; resolve() is not
     # implemented, so type tests on references become a check of the reference's type prefix.
     text = _AS_PAREN.sub(lambda mm: f"{mm.group(1)}.ofType({mm.group(2)})", part)

@@ -356,19 +356,20 @@ class Repository:
                   **{k: v for k, v in content.items() if k not in ("resourceType", "id",
                                                                    "meta")},
                   "meta": meta}
+        # Statements without inline .values() are compiled once and cached by SQLAlchemy.
         if existing is None:
             rid = self.conn.execute(
-                insert(resource).values(resource_type=rtype, fhir_id=fhir_id,
-                                        version_id=version, last_updated=ts, deleted=False,
-                                        content=stored).returning(resource.c.rid)
+                _INSERT_RESOURCE,
+                {"resource_type": rtype, "fhir_id": fhir_id, "version_id": version,
+                 "last_updated": ts, "deleted": False, "content": stored},
             ).scalar_one()
         else:
             rid = existing.rid
             self._replace_current(existing, version, ts, False, stored)
             self._clear_index(rid)
-        self.conn.execute(insert(resource_version).values(
-            rid=rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
-            last_updated=ts, deleted=False, method=method, content=stored))
+        self.conn.execute(_INSERT_VERSION, {
+            "rid": rid, "version_id": version, "resource_type": rtype, "fhir_id": fhir_id,
+            "last_updated": ts, "deleted": False, "method": method, "content": stored})
         for kind, rows in extract(self.s.registry, stored).items():
             if rows:
                 bucket = self._pending.setdefault(kind, [])
@@ -428,6 +429,10 @@ class Repository:
             tuple_(resource.c.resource_type, resource.c.fhir_id).in_(keys),
             resource.c.deleted.is_(False))
         return {(r.resource_type, r.fhir_id) for r in self.conn.execute(stmt)}
+
+
+_INSERT_RESOURCE = insert(resource).returning(resource.c.rid)
+_INSERT_VERSION = insert(resource_version)
 
 
 def check_type(rtype: str) -> None:

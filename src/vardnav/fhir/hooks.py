@@ -36,12 +36,13 @@ class AccessPolicy(Protocol):
                   resource: dict[str, Any] | None = None) -> None:
         """Raise `Forbidden` if `ctx` may not perform `interaction`."""
 
-    def query_filter(self, ctx: RequestContext, resource_type: str,
+    def query_filter(self, ctx: RequestContext, resource_type: str | None,
                      table: Table) -> ColumnElement[bool] | None:
         """A SQL condition on `table` (the resource table) limiting what `ctx` may see.
 
-        Applied inside every query (search, total, includes, chains, _has, history), so
-        nothing the caller may not read is counted, returned or revealed by existence.
+        `resource_type` is None for system-level queries (any type). Applied inside every
+        query (read, search, total, includes, chains, _has, history, $everything), so nothing
+        the caller may not read is counted, returned or revealed by existence.
         """
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class AllowAllPolicy:
                   resource: dict[str, Any] | None = None) -> None:
         return None
 
-    def query_filter(self, ctx: RequestContext, resource_type: str,
+    def query_filter(self, ctx: RequestContext, resource_type: str | None,
                      table: Table) -> ColumnElement[bool] | None:
         return None
 

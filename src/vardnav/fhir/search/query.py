@@ -42,8 +42,8 @@ from vardnav.fhir.search.registry import SearchParam, param_hash
 from vardnav.fhir.search.request import Criterion, SearchRequest, SortKey
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
 
-# (resource type, table alias) → policy condition on that alias, or None.
-PolicyFilter = Callable[[str, Table], ColumnElement[bool] | None]
+# (resource type or None for any type, table alias) → policy condition on it, or None.
+PolicyFilter = Callable[[str | None, Table], ColumnElement[bool] | None]
 
 _PREDICATES: dict[str, Callable[..., ColumnElement[bool]]] = {
     "string": string.condition,
@@ -69,10 +69,9 @@ class QueryBuilder:
         clauses = [alias.c.deleted == false()]
         if rtype:
             clauses.append(alias.c.resource_type == rtype)
-        if rtype is not None:
-            extra = self.policy_filter(rtype, alias)
-            if extra is not None:
-                clauses.append(extra)
+        extra = self.policy_filter(rtype, alias)
+        if extra is not None:
+            clauses.append(extra)
         return and_(*clauses)
 
     # -- criteria -------------------------------------------------------------------------

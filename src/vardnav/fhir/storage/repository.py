@@ -90,7 +90,7 @@ class Repository:
 
     # -- hooks ----------------------------------------------------------------------------
 
-    def _policy_filter(self, rtype: str, table: Any) -> Any:
+    def _policy_filter(self, rtype: str | None, table: Any) -> Any:
         return self.s.policy.query_filter(self.ctx, rtype, table)
 
     def _authorize(self, interaction: str, rtype: str | None,
@@ -214,10 +214,10 @@ class Repository:
             except ValueError as exc:
                 raise BadRequest(f"_since: {exc}") from exc
         # The policy sees the resource through its current row (who recorded it, etc.).
-        join_cond = and_(cur.c.rid == v.c.rid)
-        pol = [self._policy_filter(t, cur) for t in ([rtype] if rtype else [])]
-        conds.extend(p for p in pol if p is not None)
-        base = select(v).join(cur, join_cond).where(*conds)
+        policy = self._policy_filter(rtype, cur)
+        if policy is not None:
+            conds.append(policy)
+        base = select(v).join(cur, cur.c.rid == v.c.rid).where(*conds)
         total = self.conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
         rows = self.conn.execute(
             base.order_by(v.c.last_updated.desc(), v.c.rid.desc(), v.c.version_id.desc())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, tuple_, update
 
 from vardnav.errors import (
     BadRequest,

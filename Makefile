@@ -29,7 +29,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

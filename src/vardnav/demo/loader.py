@@ -37,8 +37,14 @@ def database_is_empty(settings: Settings) -> bool:
         engine.dispose()
 
 
+def merge_bundles(bundles: list[dict]) -> dict:
+    """Several patient transactions as one (fewer commits for bulk loads)."""
+    return {"resourceType": "Bundle", "type": "transaction",
+            "entry": [e for b in bundles for e in b["entry"]]}
+
+
 def load_population(settings: Settings, *, patients: int, seed: int,
-                    personnummer_file: Path | None,
+                    personnummer_file: Path | None, per_transaction: int = 1,
                     on_patient: Callable[[], None] = lambda: None) -> LoadStats:
     from vardnav.main import build_services
 
@@ -50,16 +56,27 @@ def load_population(settings: Settings, *, patients: int, seed: int,
     ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
     start = time.perf_counter()
     n_res = n_pat = 0
+    pending: list[dict] = []
+
+    def commit() -> None:
+        request = FhirRequest("POST", "", [], {"prefer": "return=minimal"},
+                              merge_bundles(pending))
+        run_in_transaction(engine,
+                           lambda conn: dispatch(Repository(conn, services, ctx), request))
+        for _ in pending:
+            on_patient()
+        pending.clear()
+
     try:
         for bundle in generate_population(patients=patients, seed=seed,
                                           personnummer=numbers):
-            request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)
-            run_in_transaction(engine,
-                               lambda conn, r=request: dispatch(Repository(conn, services, ctx),
-                                                                r))
+            pending.append(bundle)
             n_res += count_resources(bundle)
             n_pat += 1
-            on_patient()
+            if len(pending) >= per_transaction:
+                commit()
+        if pending:
+            commit()
     finally:
         engine.dispose()
     return LoadStats(n_pat, n_res, time.perf_counter() - start)

@@ -109,7 +109,8 @@ def build_router(engine: Engine, services: EngineServices, *, max_body_bytes: in
     add = router.add_api_route
     add("/metadata", metadata, methods=["GET"], summary="CapabilityStatement")
     add("/_history", system_history, methods=["GET"], summary="System history")
-    add("/", base, methods=["GET", "POST"], summary="System search; batch/transaction")
+    add("", base, methods=["GET", "POST"], summary="System search; batch/transaction")
+    add("/", base, methods=["GET", "POST"], include_in_schema=False)
     add("/{resource_type}", type_level, methods=["GET", "POST", "PUT", "DELETE"],
         summary="Search, create, conditional update/delete")
     add("/{resource_type}/_search", type_search, methods=["POST"], summary="Search by POST")
@@ -149,6 +150,7 @@ async def _to_fhir_request(request: Request, path: str, max_body_bytes: int) -> 
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+            _check_depth(body)
         elif ctype == "":
             raise UnsupportedMediaType("Content-Type is missing; use application/fhir+json")
         else:
@@ -157,3 +159,14 @@ async def _to_fhir_request(request: Request, path: str, max_body_bytes: int) -> 
                                        + (" or application/json-patch+json"
                                           if request.method == "PATCH" else ""))
     return FhirRequest(request.method, path, query, headers, body)
+
+
+def _check_depth(body: Any) -> None:
+    """Refuse JSON nested deeper than any resource may be (orjson reads up to 1024 levels).
+
+    Deeper input could only be refused later, by code that walks it recursively in Python.
+    """
+    try:
+        orjson.dumps(body)  # raises beyond 255 levels
+    except TypeError as exc:
+        raise BadRequest("The body is nested too deeply (more than 255 levels)") from exc

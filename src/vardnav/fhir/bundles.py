@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 from vardnav.errors import BadRequest, NotFound, VardnavError
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
-from vardnav.fhir.ids import check_id
 from vardnav.fhir.storage.repository import Repository
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -117,6 +116,12 @@ def _transaction(repo: Repository, req: FhirRequest, entries: list[_Entry]) -> l
     repo.defer_index = True
     try:
         for e in sorted(entries, key=lambda x: (_ORDER[x.method], x.index)):
+            if e.index in results:
+                continue
+            if e.method == "POST" and "x-assigned-id" in e.headers:
+                # All plain creates go in one batch when the first is reached (FHIR order).
+                results.update(_create_batch(repo, entries, prefer))
+                continue
             try:
                 results[e.index] = _run(repo, e, prefer, mapping)
             except VardnavError as exc:
@@ -126,6 +131,31 @@ def _transaction(repo: Repository, req: FhirRequest, entries: list[_Entry]) -> l
     finally:
         repo.defer_index = False
     return [results[i] for i in range(len(entries))]
+
+
+def _create_batch(repo: Repository, entries: list[_Entry],
+                  prefer: str | None) -> dict[int, dict[str, Any]]:
+    from vardnav.fhir.router import etag
+
+    creates = [e for e in entries if e.method == "POST" and "x-assigned-id" in e.headers]
+    items = [(urlsplit(e.url).path.strip("/"), e.headers["x-assigned-id"], e.resource)
+             for e in creates]
+    written = repo.create_many(items, [f"Bundle.entry[{e.index}] (POST {e.url})"
+                                       for e in creates])
+    out: dict[int, dict[str, Any]] = {}
+    minimal = "return=minimal" in (prefer or "")
+    for e, result in zip(creates, written, strict=True):
+        entry: dict[str, Any] = {"response": {
+            "status": "201",
+            "location": f"{result.resource_type}/{result.id}/_history/{result.version_id}",
+            "etag": etag(result.version_id),
+            "lastModified": (result.resource or {}).get("meta", {}).get("lastUpdated")}}
+        if e.full_url:
+            entry["fullUrl"] = e.full_url
+        if not minimal:
+            entry["resource"] = result.resource
+        out[e.index] = entry
+    return out
 
 
 def _batch(repo: Repository, req: FhirRequest, entries: list[_Entry]) -> list[dict]:
@@ -209,25 +239,12 @@ def _resolve_reference(repo: Repository, ref: str, mapping: dict[str, str], inde
 
 def _run(repo: Repository, e: _Entry, prefer: str | None,
          mapping: dict[str, str]) -> dict[str, Any]:
-    from vardnav.fhir.router import dispatch, etag
+    from vardnav.fhir.router import dispatch
 
-    if e.method == "POST" and ("x-assigned-id" in e.headers or "x-existing-id" in e.headers):
+    if e.method == "POST" and "x-existing-id" in e.headers:
         rtype = urlsplit(e.url).path.strip("/")
-        if "x-existing-id" in e.headers:
-            existing = e.headers["x-existing-id"]
-            return {"response": {"status": "200", "location": f"{rtype}/{existing}"}}
-        new_id = e.headers["x-assigned-id"]
-        check_id(new_id)
-        result = repo.create(rtype, e.resource, fhir_id=new_id)
-        entry: dict[str, Any] = {"response": {
-            "status": "201", "location": f"{rtype}/{new_id}/_history/{result.version_id}",
-            "etag": etag(result.version_id),
-            "lastModified": (result.resource or {}).get("meta", {}).get("lastUpdated")}}
-        if e.full_url:
-            entry["fullUrl"] = e.full_url
-        if (prefer or "").find("return=minimal") < 0:
-            entry["resource"] = result.resource
-        return entry
+        return {"response": {"status": "200",
+                             "location": f"{rtype}/{e.headers['x-existing-id']}"}}
     response = dispatch(repo, e.request(prefer))
     entry = {"response": {"status": str(response.status)}}
     if "Location" in response.headers:

@@ -519,14 +519,25 @@ def _type_message(model: _Model, def_name: str | None, where: str, value: Any,
 
 # -- small helpers --------------------------------------------------------------------------
 
+# orjson (responses, storage) refuses JSON nested deeper than 255 levels. A stored resource
+# is sent back inside a Bundle (Bundle.entry[i].resource: 3 levels more), so it must leave
+# room for that envelope, or every search and history page holding it would fail.
+_ORJSON_MAX_DEPTH = 255
+_ENVELOPE_DEPTH = 15
+MAX_RESOURCE_DEPTH = _ORJSON_MAX_DEPTH - _ENVELOPE_DEPTH
+
+
 def _not_plain_json(resource: dict[str, Any]) -> str | None:
     """Reject what the Rust validator cannot take (it would crash on extreme nesting)."""
+    wrapped: Any = resource
+    for _ in range(_ENVELOPE_DEPTH):
+        wrapped = [wrapped]
     try:
-        orjson.dumps(resource)  # ~1 µs; enforces depth <= 255, string keys, 64-bit ints
+        orjson.dumps(wrapped)  # ~1 µs; enforces depth, string keys, 64-bit ints
     except TypeError as exc:
         text = str(exc)
         if "Recursion" in text:
-            return "The resource is nested too deeply (more than 255 levels)"
+            return f"The resource is nested too deeply (more than {MAX_RESOURCE_DEPTH} levels)"
         return f"The resource is not valid JSON data: {text}"
     return None
 

@@ -253,6 +253,42 @@ class Repository:
         self._audit("create", rtype, [new_id])
         return WriteResult(stored, "created", rtype, new_id, 1)
 
+    def create_many(self, items: list[tuple[str, str, dict[str, Any]]],
+                    labels: list[str] | None = None) -> list[WriteResult]:
+        """Create (type, new id, content) items with one batched insert per table: the
+        transaction-bundle path, where round trips to the database dominate. An error names
+        the failing item by its label (e.g. its bundle entry)."""
+        prepared = []
+        for n, (rtype, fhir_id, content) in enumerate(items):
+            try:
+                check_type(rtype)
+                check_id(fhir_id)
+                self._check_body(rtype, content)
+                self._authorize("create", rtype, content)
+            except VardnavError as exc:
+                if labels:
+                    exc.message = f"{labels[n]}: {exc.message}"
+                raise
+            prepared.append((rtype, fhir_id, self._stamp(rtype, fhir_id, content, 1)))
+        if not prepared:
+            return []
+        rows = [{"resource_type": t, "fhir_id": i, "version_id": 1,
+                 "last_updated": ts, "deleted": False, "content": c}
+                for t, i, (c, ts) in prepared]
+        rids = self.conn.execute(
+            insert(resource).returning(resource.c.rid, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        self.conn.execute(_INSERT_VERSION, [
+            {**row, "rid": rid, "method": "POST"} for row, rid in zip(rows, rids, strict=True)])
+        results = []
+        for (rtype, fhir_id, (stored, _ts)), rid in zip(prepared, rids, strict=True):
+            self._index(rid, stored)
+            self._audit("create", rtype, [fhir_id])
+            results.append(WriteResult(stored, "created", rtype, fhir_id, 1))
+        if not self.defer_index:
+            self.flush()
+        return results
+
     def update(self, rtype: str, fhir_id: str, content: dict[str, Any], *,
                if_match: str | None = None, method: str = "PUT") -> WriteResult:
         check_type(rtype)
@@ -345,10 +381,11 @@ class Repository:
                              f"names {rtype}", expression=["resourceType"])
         self.s.validator.validate(content)
 
-    def _store(self, rtype: str, fhir_id: str, content: dict[str, Any],
-               existing: Row[Any] | None, method: str) -> dict[str, Any]:
+    @staticmethod
+    def _stamp(rtype: str, fhir_id: str, content: dict[str, Any],
+               version: int) -> tuple[dict[str, Any], float]:
+        """The stored form: server-set id, versionId and lastUpdated; client meta kept."""
         ts = now()
-        version = 1 if existing is None else existing.version_id + 1
         meta = dict(content.get("meta") or {})
         meta["versionId"] = str(version)
         meta["lastUpdated"] = instant(ts)
@@ -356,6 +393,19 @@ class Repository:
                   **{k: v for k, v in content.items() if k not in ("resourceType", "id",
                                                                    "meta")},
                   "meta": meta}
+        return stored, ts
+
+    def _index(self, rid: int, stored: dict[str, Any]) -> None:
+        for kind, rows in extract(self.s.registry, stored).items():
+            if rows:
+                for row in rows:
+                    row["rid"] = rid
+                self._pending.setdefault(kind, []).extend(rows)
+
+    def _store(self, rtype: str, fhir_id: str, content: dict[str, Any],
+               existing: Row[Any] | None, method: str) -> dict[str, Any]:
+        version = 1 if existing is None else existing.version_id + 1
+        stored, ts = self._stamp(rtype, fhir_id, content, version)
         # Statements without inline .values() are compiled once and cached by SQLAlchemy.
         if existing is None:
             rid = self.conn.execute(
@@ -370,12 +420,7 @@ class Repository:
         self.conn.execute(_INSERT_VERSION, {
             "rid": rid, "version_id": version, "resource_type": rtype, "fhir_id": fhir_id,
             "last_updated": ts, "deleted": False, "method": method, "content": stored})
-        for kind, rows in extract(self.s.registry, stored).items():
-            if rows:
-                bucket = self._pending.setdefault(kind, [])
-                for row in rows:
-                    row["rid"] = rid
-                bucket.extend(rows)
+        self._index(rid, stored)
         if not self.defer_index:
             self.flush()
         return stored

@@ -1,0 +1,131 @@
+"""Shared benchmark plumbing: fresh databases, a real uvicorn server, latency statistics.
+
+Benchmarks print numbers; they are not tests and assert nothing about speed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+PNR_FILE = ROOT.parent / "shared" / "data" / "skatteverket-testpersonnummer.txt"
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+VAR = ROOT / "var" / "bench"
+
+
+@contextmanager
+def fresh_database(kind: str, *, keep: str | None = None) -> Iterator[str]:
+    """A new, migrated database: a SQLite file under var/bench, or a PostgreSQL database
+    created for this run and dropped afterwards (unless `keep` names a reusable one)."""
+    from vardnav.db.migrate import upgrade
+
+    if kind == "sqlite":
+        VAR.mkdir(parents=True, exist_ok=True)
+        path = VAR / (keep or f"bench-{uuid.uuid4().hex[:8]}") if keep else \
+            VAR / f"bench-{uuid.uuid4().hex[:8]}.db"
+        url = f"sqlite:///{path}"
+        if not (keep and path.exists()):
+            upgrade(url)
+        try:
+            yield url
+        finally:
+            if not keep:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    name = keep or f"vardnav_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname=%s",
+                               (name,)).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    if not exists:
+        upgrade(url)
+    try:
+        yield url
+    finally:
+        if not keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(url: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """uvicorn serving Vårdnav on a free loopback port; yields (base URL, process)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    env = {**os.environ, "VARDNAV_DATABASE_URL": url, "VARDNAV_BASE_URL": base}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "vardnav.main:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--log-level", "warning", "--no-access-log"],
+        env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MiB."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids.extend(int(c) for c in children)
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def percentile(samples: list[float], p: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(samples_ms: list[float]) -> str:
+    return (f"p50 {percentile(samples_ms, 50):.1f} ms, p95 {percentile(samples_ms, 95):.1f} ms, "
+            f"mean {statistics.fmean(samples_ms):.1f} ms")

@@ -1,0 +1,16 @@
+"""Run every benchmark on SQLite and PostgreSQL and print the numbers (see bench/README.md)."""
+
+from __future__ import annotations
+
+from bench import ingest, read_by_id, search_1m
+
+
+def main() -> None:
+    for db in ("sqlite", "postgres"):
+        ingest.run(db, patients=2000, per_bundle=10, clients=2)
+        read_by_id.run(db, patients=2000, connections=8, seconds=15, workers=2)
+        search_1m.run(db, seconds=10, connections=4)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Search latency on a store of ≥ 1,000,000 resources, over HTTP (wrk, 4 connections).
+
+    python -m bench.search_1m --db sqlite          # builds var/bench/store-1m.db once
+    python -m bench.search_1m --db postgres        # builds database vardnav_bench_1m once
+
+The store is kept between runs (building it takes ~10 minutes per database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from rich.progress import Progress
+from sqlalchemy import func, select
+
+from bench.common import PNR_FILE, fresh_database, rss_mb, server
+from bench.wrk import run_wrk
+from vardnav.config import Settings
+from vardnav.db.engine import make_engine
+from vardnav.demo.loader import load_population
+from vardnav.demo.population import PNR_SYSTEM, generate_personnummer, load_test_personnummer
+from vardnav.fhir.storage.tables import resource
+
+TARGET = 1_000_000
+RES_PER_PATIENT = 10.5  # what the demo generator averages
+
+
+def count(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(resource)).scalar_one()
+    engine.dispose()
+    return n
+
+
+def ensure_store(url: str, target: int) -> None:
+    have = count(url)
+    if have >= target:
+        print(f"store has {have:,} resources")
+        return
+    patients = int((target - have) / RES_PER_PATIENT) + 2000
+    # The official list has ~16,000 numbers; beyond it, generated valid ones.
+    official = load_test_personnummer(PNR_FILE)
+    seen = set(official)
+    numbers = official + [n for n in generate_personnummer(patients + 2000, seed=99)
+                          if n not in seen]
+    numbers_file = Path(tempfile.mkstemp(suffix=".txt")[1])
+    numbers_file.write_text("\n".join(numbers[:patients]) + "\n")
+    start = time.perf_counter()
+    with Progress() as progress:
+        task = progress.add_task("building store", total=patients)
+        stats = load_population(Settings(database_url=url), patients=patients, seed=5,
+                                personnummer_file=numbers_file, per_transaction=50,
+                                on_patient=lambda: progress.advance(task))
+    numbers_file.unlink()
+    print(f"built {stats.resources:,} resources in {time.perf_counter() - start:.0f} s "
+          f"({stats.resources / stats.seconds:,.0f} resources/s); store {count(url):,}")
+    engine = make_engine(url)
+    with engine.begin() as conn:  # planner statistics after a bulk load
+        conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
+def query_paths(url: str, n: int) -> dict[str, list[str]]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(resource.c.fhir_id, resource.c.content)
+                            .where(resource.c.resource_type == "Patient").limit(20000)).all()
+    engine.dispose()
+    rng = random.Random(1)
+    picked = rng.sample(rows, min(n, len(rows)))
+    by_id, by_name, by_pnr = [], [], []
+    for fhir_id, content in picked:
+        by_id.append(f"/fhir/Observation?subject=Patient/{fhir_id}"
+                     "&code=http://loinc.org|8867-4&_sort=-date")
+        family = content["name"][0]["family"]
+        by_name.append(f"/fhir/Patient?family={family}&birthdate={content['birthDate']}")
+        pnr = next(i["value"] for i in content["identifier"] if i["system"] == PNR_SYSTEM)
+        by_pnr.append(f"/fhir/Observation?subject:Patient.identifier={PNR_SYSTEM}|{pnr}")
+    return {"Observation?subject&code&_sort=-date": by_id,
+            "Patient?family&birthdate": by_name,
+            "Observation?subject:Patient.identifier": by_pnr}
+
+
+def run(db: str, seconds: int, connections: int) -> None:
+    keep = "store-1m.db" if db == "sqlite" else "vardnav_bench_1m"
+    with fresh_database(db, keep=keep) as url:
+        ensure_store(url, TARGET)
+        total = count(url)
+        queries = query_paths(url, 2000)
+        with server(url, workers=2) as (base, proc), tempfile.TemporaryDirectory() as tmp:
+            origin = base.rsplit("/fhir", 1)[0]
+            for name, paths in queries.items():
+                run_wrk(origin, paths, 2, connections, 2, Path(tmp))  # warm-up
+                r = run_wrk(origin, paths, 2, connections, seconds, Path(tmp))
+                print(f"[search/{db}] {name} on {total:,} resources, {connections} clients: "
+                      f"{r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, p95 {r.p95:.1f} ms, "
+                      f"errors {r.errors}")
+            print(f"[search/{db}] server RSS {rss_mb(proc.pid):.0f} MiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=4)
+    args = ap.parse_args()
+    for db in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        run(db, args.seconds, args.connections)
+
+
+if __name__ == "__main__":
+    main()

@@ -52,8 +52,7 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
          if_empty: bool = typer.Option(False, "--if-empty",
                                        help="Do nothing if the database holds resources.")
          ) -> None:
-    """Load a synthetic population (patients with encounters, conditions, observations,
-    allergies), every resource tagged HTEST."""
+    """Load a synthetic population of patients with encounters, conditions, observations and allergies, every resource tagged HTEST."""  # noqa: E501
     from vardnav.demo.loader import database_is_empty, load_population
 
     settings = Settings()
@@ -61,6 +60,9 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
         console.print("The database already holds data; demo population not loaded.")
         return
     source = personnummer_file or settings.testpersonnummer_file
+    if not source.is_file():
+        console.print(f"[yellow]{source} not found: using generated valid personnummer "
+                      "instead of Skatteverket's test list.[/yellow]")
     with _progress() as progress:
         task = progress.add_task("Loading demo patients", total=patients)
         stats = load_population(settings, patients=patients, seed=seed,

@@ -313,10 +313,8 @@ def test_conditional_create(fc: SyncFHIRClient, server: str, pnrs: list[str]) ->
     assert fc.resources("Patient").search(family="dubbel").count() == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fhirpy's get_or_create() sends its criteria as query parameters on the POST "
-    "(POST /Patient?identifier=...), not as the If-None-Exist header of FHIR R4; the server "
-    "ignores those parameters and creates a duplicate"))
+# fhirpy's get_or_create() sends its criteria as query parameters on the POST
+# (POST /Patient?identifier=...), not as If-None-Exist; the server honours both.
 def test_fhirpy_get_or_create_does_not_duplicate(fc: SyncFHIRClient,
                                                  pnrs: list[str]) -> None:
     pnr = pnrs[3]

@@ -93,7 +93,8 @@ def _read(repo: Repository, req: FhirRequest, rtype: str, fhir_id: str) -> FhirR
     content = repo.read(rtype, fhir_id)
     version = content.get("meta", {}).get("versionId")
     none_match = req.header("if-none-match")
-    if none_match and version and none_match.strip() in (etag(version), f'"{version}"'):
+    if none_match and version and none_match.strip() in (etag(version), f'"{version}"',
+                                                         version):
         return FhirResponse(304, None, {"ETag": etag(version)})
     summary = dict(req.query).get("_summary")
     elements = [e for e in dict(req.query).get("_elements", "").split(",") if e]
@@ -156,6 +157,11 @@ def _write_response(repo: Repository, req: FhirRequest, result: WriteResult,
 def _create(repo: Repository, req: FhirRequest, rtype: str) -> FhirResponse:
     condition = req.header("if-none-exist")
     pairs = _parse_condition(condition) if condition is not None else None
+    url_criteria = [(k, v) for k, v in req.query if k not in ("_format", "_pretty")]
+    if pairs is None and url_criteria:
+        # Some clients (fhirpy's get_or_create) put the condition in the URL instead of
+        # If-None-Exist; honouring it beats silently creating a duplicate.
+        pairs = url_criteria
     result = repo.create(rtype, _body(req), if_none_exist=pairs)
     return _write_response(repo, req, result, 201 if result.outcome == "created" else 200)
 

@@ -36,8 +36,7 @@ def fresh_database(kind: str, *, keep: str | None = None) -> Iterator[str]:
         path = VAR / (keep or f"bench-{uuid.uuid4().hex[:8]}") if keep else \
             VAR / f"bench-{uuid.uuid4().hex[:8]}.db"
         url = f"sqlite:///{path}"
-        if not (keep and path.exists()):
-            upgrade(url)
+        upgrade(url)  # idempotent; brings a kept store up to the current schema
         try:
             yield url
         finally:
@@ -52,8 +51,7 @@ def fresh_database(kind: str, *, keep: str | None = None) -> Iterator[str]:
         if not exists:
             admin.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    if not exists:
-        upgrade(url)
+    upgrade(url)
     try:
         yield url
     finally:

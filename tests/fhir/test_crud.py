@@ -204,7 +204,9 @@ def test_capability_statement_lists_what_is_supported(fhir: Fhir) -> None:
     obs = by_type["Observation"]
     names = {p["name"]: p["type"] for p in obs["searchParam"]}
     assert names["code"] == "token" and names["subject"] == "reference"
-    assert "combo-code-value-quantity" not in names  # composite: not supported, not listed
+    assert names["combo-code-value-quantity"] == "composite"
+    seq = {p["name"] for p in by_type["MolecularSequence"]["searchParam"]}
+    assert "chromosome-variant-coordinate" not in seq  # 3-component composite: unsupported
     assert {"read", "vread", "update", "patch", "delete", "create", "search-type"} <= {
         i["code"] for i in obs["interaction"]}
     assert {o["name"] for o in by_type["Patient"]["operation"]} == {"validate", "everything"}

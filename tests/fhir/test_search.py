@@ -296,3 +296,33 @@ def test_search_parameters_come_from_official_definitions(fhir: Fhir) -> None:
         indexed = {p.name for p in registry.indexed_for_type(rtype)}
         assert expected <= indexed, (rtype, expected - indexed)
     assert FHIR_JSON  # keep the shared import used
+
+
+def test_composite_parameters(fhir: Fhir) -> None:
+    def bp(systolic: float) -> dict[str, Any]:
+        return {"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+                "subject": {"reference": "Patient/p"},
+                "component": [
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                     "valueQuantity": {"value": systolic, "system": "http://unitsofmeasure.org",
+                                       "code": "mm[Hg]"}},
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                     "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org",
+                                       "code": "mm[Hg]"}}]}
+
+    high, normal = fhir.create(bp(165)), fhir.create(bp(118))
+    pulse = fhir.create(observation("Patient/p", value=72))
+    q = "Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140"
+    assert fhir.search_ids(q) == [high["id"]]
+    # The diastolic component is 80 in both: the pair must match within one component.
+    assert fhir.search_ids(
+        "Observation?component-code-value-quantity=http://loinc.org|8462-4$gt140") == []
+    assert fhir.search_ids("Observation?component-code-value-quantity=8480-6$lt140") == [
+        normal["id"]]
+    assert fhir.search_ids("Observation?code-value-quantity=http://loinc.org|8867-4$72") == [
+        pulse["id"]]
+    assert sorted(fhir.search_ids("Observation?combo-code-value-quantity=8480-6$ge100")) == \
+        sorted([high["id"], normal["id"]])
+    fhir.get("Observation?code-value-quantity=8867-4", status=400)  # no '$'
+    fhir.get("Observation?_sort=code-value-quantity", status=400)

@@ -20,7 +20,7 @@ def extract(registry: SearchRegistry, resource: dict[str, Any]) -> Rows:
     """Index rows (without `rid`) for every indexed parameter of the resource's type."""
     rows: Rows = {k: [] for k in
                   ("string", "token", "date", "number", "quantity", "uri", "reference",
-                   "present")}
+                   "composite", "present")}
     for param in registry.indexed_for_type(resource["resourceType"]):
         try:
             values = param.evaluate(resource)
@@ -200,6 +200,42 @@ def split_reference(ref: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _composites(param: SearchParam, values: list[Any], rows: Rows) -> bool:
+    """One row per combination of the two components' values within each element."""
+    before = len(rows["composite"])
+    (t1, ev1), (t2, ev2) = param.components
+    for element in values:
+        for a in _component_rows(t1, ev1(element)):
+            first = {"c1_system": a.get("system", a.get("target_type")),
+                     "c1_code": a.get("code", a.get("target_id"))}
+            for b in _component_rows(t2, ev2(element)):
+                rows["composite"].append({"param_hash": param.param_hash, **first,
+                                          **_as_second(b)})
+    return len(rows["composite"]) > before
+
+
+def _component_rows(ptype: str, values: list[Any]) -> list[dict[str, Any]]:
+    """A component's values as that type's own index rows."""
+    scratch: Rows = {k: [] for k in _EXTRACTORS}
+    _EXTRACTORS[ptype](_SCRATCH_PARAM, values, scratch)
+    return scratch[ptype]
+
+
+def _as_second(row: dict[str, Any]) -> dict[str, Any]:
+    value = row.get("value")
+    return {"c2_system": row.get("system", row.get("target_type")),
+            "c2_code": row.get("code", row.get("target_id")),
+            "c2_value": value if isinstance(value, float) else None,
+            "c2_low": row.get("low"), "c2_high": row.get("high"),
+            "c2_text": row.get("value_norm") or (value if isinstance(value, str) else None)}
+
+
+class _Scratch:
+    param_hash = 0
+
+
+_SCRATCH_PARAM: Any = _Scratch()
+
 _EXTRACTORS = {
     "string": _strings,
     "token": _tokens,
@@ -208,4 +244,5 @@ _EXTRACTORS = {
     "quantity": _quantities,
     "uri": _uris,
     "reference": _references,
+    "composite": _composites,
 }

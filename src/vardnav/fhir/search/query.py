@@ -29,8 +29,8 @@ from sqlalchemy import (
 from vardnav.errors import BadRequest
 from vardnav.fhir import definitions
 from vardnav.fhir.search.extract import identifier_hash
-from vardnav.fhir.search.predicates import date as date_pred
 from vardnav.fhir.search.predicates import (
+    composite,
     number,
     quantity,
     reference,
@@ -38,6 +38,7 @@ from vardnav.fhir.search.predicates import (
     token,
     uri,
 )
+from vardnav.fhir.search.predicates import date as date_pred
 from vardnav.fhir.search.registry import SearchParam, param_hash
 from vardnav.fhir.search.request import Criterion, SearchRequest, SortKey
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
@@ -112,6 +113,9 @@ class QueryBuilder:
         if param.type == "reference":
             return reference.condition(t, modifier, value, targets=param.targets,
                                        base_url=self.base_url)
+        if param.type == "composite":
+            types = (param.components[0][0], param.components[1][0])
+            return composite.condition(t, value, types, base_url=self.base_url)
         return _PREDICATES[param.type](t, modifier, value)
 
     @staticmethod

@@ -23,7 +23,8 @@ Evaluator = Callable[[dict[str, Any]], list[Any]]
 
 # Parameters answered from the resource table itself, never extracted.
 RESOURCE_COLUMN_PARAMS = {"_id", "_lastUpdated"}
-SUPPORTED_TYPES = {"string", "token", "date", "number", "quantity", "uri", "reference"}
+SUPPORTED_TYPES = {"string", "token", "date", "number", "quantity", "uri", "reference",
+                   "composite"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class SearchParam:
     url: str
     param_hash: int
     evaluate: Evaluator = field(compare=False, repr=False)
-    components: tuple[tuple[str, str], ...] = ()  # composite: (definition url, expression)
+    # Composite parameters: (component type, evaluator relative to each composite element).
+    components: tuple[tuple[str, Evaluator], ...] = field(default=(), compare=False)
 
 
 def param_hash(resource_type: str, name: str) -> int:
@@ -64,7 +66,7 @@ def split_union(expression: str) -> list[str]:
     return [p for p in parts if p]
 
 
-_HEAD = re.compile(r"^\(*\s*([A-Z][A-Za-z]+)\.")
+_HEAD = re.compile(r"^\(*\s*([A-Z][A-Za-z]+)(?:\.|$)")
 _AS_PAREN = re.compile(r"\(([A-Za-z][\w.]*) as ([A-Za-z]+)\)")
 _RESOLVE_IS = re.compile(r"resolve\(\) is ([A-Z][A-Za-z]+)")
 _DOTTED = re.compile(r"^\(?([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z]*)+)(?: as ([A-Za-z]+))?\)?$")
@@ -167,10 +169,28 @@ def _extension_values(resource_type: str, url: str) -> Evaluator:
     return evaluate
 
 
+def compile_relative(expression: str) -> Evaluator:
+    """A component expression ("code", "value.as(Quantity)") evaluated on an element."""
+    evaluators = []
+    for part in split_union(expression):
+        path = part.strip().split(".")
+        choice = None
+        if path and path[-1].startswith("as(") and path[-1].endswith(")"):
+            choice = path.pop()[3:-1]
+        if not path or not all(re.fullmatch(r"[a-z][A-Za-z]*", p) for p in path):
+            raise ValueError(f"unsupported component expression {expression!r}")
+        nav = _navigator("", path, choice)
+        evaluators.append(lambda element, nav=nav: nav({**element, "resourceType": ""})
+                          if isinstance(element, dict) else [])
+    return _union(evaluators)
+
+
 def compile_part(part: str) -> Evaluator:
     e = _EXTENSION.match(part)
     if e:
         return _extension_values(e.group(1), e.group(2))
+    if re.fullmatch(r"[A-Z][A-Za-z]+", part):  # the resource itself (composite roots)
+        return lambda resource: [resource] if resource.get("resourceType") == part else []
     m = _DOTTED.match(part)
     if m:
         return _navigator(m.group(1), m.group(2)[1:].split("."), m.group(3))
@@ -238,9 +258,14 @@ def build_registry(extra: list[dict[str, Any]] | None = None) -> SearchRegistry:
     defs = definitions.load()
     all_types = defs.resource_types
     params: list[SearchParam] = []
-    for sp in [*defs.search_parameters, *(extra or [])]:
+    every = [*defs.search_parameters, *(extra or [])]
+    type_by_url = {sp.get("url"): sp.get("type") for sp in every}
+    for sp in every:
         if sp.get("status") == "retired":
             continue
+        components = _components(sp, type_by_url)
+        if sp["type"] == "composite" and components is None:
+            continue  # e.g. three-component MolecularSequence coordinates: not supported
         expression = sp.get("expression") or ""
         bases = sp.get("base") or []
         expand = all_types if any(b in ("Resource", "DomainResource") for b in bases) else bases
@@ -256,17 +281,35 @@ def build_registry(extra: list[dict[str, Any]] | None = None) -> SearchRegistry:
                 evaluator = _union([_compile_cached(p) for p in parts])
             else:
                 evaluator = _empty
-            components = tuple(
-                (c.get("definition", ""), c.get("expression", ""))
-                for c in sp.get("component") or []
-            )
             params.append(SearchParam(
                 resource_type=rtype, name=sp["code"], type=sp["type"],
                 expression=expression, targets=tuple(sp.get("target") or ()),
                 url=sp.get("url", ""), param_hash=param_hash(rtype, sp["code"]),
-                evaluate=evaluator, components=components,
+                evaluate=evaluator, components=components or (),
             ))
     return SearchRegistry(params)
+
+
+_FIRST_COMPONENT = {"token", "reference"}
+_SECOND_COMPONENT = {"token", "quantity", "date", "string", "number", "reference", "uri"}
+
+
+def _components(sp: dict[str, Any],
+                type_by_url: dict[str, str]) -> tuple[tuple[str, Evaluator], ...] | None:
+    """Two-component composites whose first part is a token or reference."""
+    comps = sp.get("component") or []
+    if sp.get("type") != "composite":
+        return None
+    if len(comps) != 2:
+        return None
+    types = [type_by_url.get(c.get("definition")) for c in comps]
+    if types[0] not in _FIRST_COMPONENT or types[1] not in _SECOND_COMPONENT:
+        return None
+    try:
+        return tuple((t, compile_relative(c.get("expression", "")))
+                     for t, c in zip(types, comps, strict=True))  # type: ignore[misc]
+    except ValueError:
+        return None
 
 
 def _empty(_resource: dict[str, Any]) -> list[Any]:

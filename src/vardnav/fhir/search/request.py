@@ -22,7 +22,9 @@ MODIFIERS_BY_TYPE = {
     "quantity": {"missing"},
     "uri": {"missing", "below", "above"},
     "reference": {"missing", "identifier"},  # plus a resource type as modifier
+    "composite": {"missing"},
 }
+SORTABLE_TYPES = {"string", "token", "date", "number", "quantity", "uri", "reference"}
 MAX_CHAIN_DEPTH = 2
 
 
@@ -209,7 +211,7 @@ def _parse_control(req: SearchRequest, name: str, value: str, registry: SearchRe
                 param = registry.get(req.resource_type or "", pname)
                 if param is None:
                     raise BadRequest(f"Cannot sort by unknown parameter '{pname}'")
-                if param.type not in MODIFIERS_BY_TYPE:
+                if param.type not in SORTABLE_TYPES:
                     raise BadRequest(f"Cannot sort by {param.type} parameter '{pname}'")
             req.sort.append(SortKey(pname, param, desc))
     elif name.split(":")[0] in ("_include", "_revinclude"):

@@ -119,6 +119,21 @@ idx_reference = _index_table(
     indexes=[("param_hash", "target_id", "target_type"), ("target_type", "target_id")],
 )
 
+# Composite parameters (e.g. Observation code-value-quantity): one row per element holding
+# the first component (a token or reference) and the second component of any type.
+idx_composite = _index_table(
+    "idx_composite",
+    Column("c1_system", Text, nullable=True),
+    Column("c1_code", SortableText, nullable=True),
+    Column("c2_system", Text, nullable=True),
+    Column("c2_code", Text, nullable=True),
+    Column("c2_value", Float, nullable=True),
+    Column("c2_low", Float, nullable=True),
+    Column("c2_high", Float, nullable=True),
+    Column("c2_text", SortableText, nullable=True),
+    indexes=[("param_hash", "c1_code", "rid")],
+)
+
 # Which parameters are present on a resource at all: makes `:missing` an index lookup.
 idx_present = _index_table("idx_present", indexes=[("param_hash", "rid")])
 
@@ -130,5 +145,6 @@ INDEX_TABLES: dict[str, Table] = {
     "quantity": idx_quantity,
     "uri": idx_uri,
     "reference": idx_reference,
+    "composite": idx_composite,
     "present": idx_present,
 }

@@ -21,17 +21,19 @@ from vardnav.fhir.hooks import (
     MemoryAuditSink,
     RequestContext,
 )
+from vardnav.fhir.search.custom import registry_for
 from vardnav.fhir.search.registry import default_registry
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.validation import ResourceValidator
 
 
 def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
-                   audit: AuditSink | None = None) -> EngineServices:
+                   audit: AuditSink | None = None, engine: Any = None) -> EngineServices:
+    """Engine services; with an `engine`, the server's own SearchParameters are included."""
     from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
 
     return EngineServices(
-        registry=default_registry(),
+        registry=registry_for(engine) if engine is not None else default_registry(),
         validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
         policy=policy or AllowAllPolicy(),
         audit=audit or MemoryAuditSink(),
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
                engine: Any = None) -> FastAPI:
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
-    services = services or build_services(settings)
+    services = services or build_services(settings, engine=engine)
     app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__,
                   description="FHIR R4 (4.0.1) server of the Vårdnav shared health record.")
     app.state.settings = settings

@@ -52,7 +52,7 @@ def load_population(settings: Settings, *, patients: int, seed: int,
         warnings.simplefilter("ignore")  # a missing list falls back to generated numbers
         numbers = load_test_personnummer(personnummer_file, fallback_count=patients, seed=seed)
     engine = make_engine(settings.database_url)
-    services = build_services(settings)
+    services = build_services(settings, engine=engine)
     ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
     start = time.perf_counter()
     n_res = n_pat = 0

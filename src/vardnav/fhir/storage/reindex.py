@@ -10,7 +10,7 @@ from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.fhir.search.extract import extract
-from vardnav.fhir.search.registry import default_registry
+from vardnav.fhir.search.custom import registry_for
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
 
 
@@ -33,7 +33,7 @@ def count_current(settings: Settings, resource_type: str | None) -> int:
 def reindex_all(settings: Settings, resource_type: str | None, *, batch: int = 500,
                 on_batch: Callable[[int], None] = lambda n: None) -> int:
     engine = make_engine(settings.database_url)
-    registry = default_registry()
+    registry = registry_for(engine)
     last_rid, done = 0, 0
     try:
         while True:

@@ -9,8 +9,8 @@ from sqlalchemy import delete, func, insert, select
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.fhir.search.extract import extract
 from vardnav.fhir.search.custom import registry_for
+from vardnav.fhir.search.extract import extract
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
 
 

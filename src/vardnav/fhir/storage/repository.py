@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import Connection, Row, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from vardnav.errors import (
     BadRequest,
@@ -466,14 +466,6 @@ class Repository:
                     self.queries.visible(t, resource), resource.c.fhir_id.in_(chunk))
                 out.extend(r.content for r in self.conn.execute(stmt))
         return out
-
-    def key_exists(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        if not keys:
-            return set()
-        stmt = select(resource.c.resource_type, resource.c.fhir_id).where(
-            tuple_(resource.c.resource_type, resource.c.fhir_id).in_(keys),
-            resource.c.deleted.is_(False))
-        return {(r.resource_type, r.fhir_id) for r in self.conn.execute(stmt)}
 
 
 _INSERT_RESOURCE = insert(resource).returning(resource.c.rid)

@@ -77,7 +77,7 @@ def handle(repo: Repository, req: FhirRequest, rtype: str | None,
     found = [repo.s.policy.redact(repo.ctx, r) for r in found][:MAX_RESULTS]
     entries = [patient] if wanted is None or "Patient" in wanted else []
     entries.extend(found)
-    repo._audit("operation:everything", "Patient", [fhir_id],
+    repo.record_audit("operation:everything", "Patient", [fhir_id],
                 returned=[f"{r['resourceType']}/{r['id']}" for r in entries])
     base = repo.ctx.base_url
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),

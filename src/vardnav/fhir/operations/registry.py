@@ -47,5 +47,5 @@ def invoke(repo: Repository, req: FhirRequest, parts: list[str]) -> FhirResponse
         raise NotFound(f"Operation {op_part} is not defined for {rtype or 'the system'}")
     if req.method.upper() not in op.methods:
         raise MethodNotAllowed(f"Operation {op_part} takes {' or '.join(op.methods)}")
-    repo._authorize(f"operation:{op.name}", rtype)
+    repo.authorize(f"operation:{op.name}", rtype)
     return op.handler(repo, req, rtype, fhir_id)

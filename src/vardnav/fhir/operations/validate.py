@@ -36,5 +36,5 @@ def handle(repo: Repository, req: FhirRequest, rtype: str | None,
     if not issues:
         issues = [{"severity": "information", "code": "informational",
                    "diagnostics": "No issues found: the resource is valid FHIR R4"}]
-    repo._audit("operation:validate", rtype, [fhir_id] if fhir_id else [])
+    repo.record_audit("operation:validate", rtype, [fhir_id] if fhir_id else [])
     return FhirResponse(200, {"resourceType": "OperationOutcome", "issue": issues})

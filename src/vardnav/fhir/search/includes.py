@@ -18,6 +18,9 @@ MAX_INCLUDED = 2000
 
 def resolve(repo: Repository, req: SearchRequest,
             matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not (req.includes or req.revincludes):
+        return []
+    repo.authorize("include", None)
     seen = {(m["resourceType"], m["id"]) for m in matches}
     included: list[dict[str, Any]] = []
     frontier = list(matches)
@@ -39,8 +42,6 @@ def resolve(repo: Repository, req: SearchRequest,
         if not new or len(included) >= MAX_INCLUDED:
             break
         frontier = new
-    if included:
-        repo._authorize("include", None)
     return included[:MAX_INCLUDED]
 
 

@@ -93,11 +93,11 @@ class Repository:
     def _policy_filter(self, rtype: str | None, table: Any) -> Any:
         return self.s.policy.query_filter(self.ctx, rtype, table)
 
-    def _authorize(self, interaction: str, rtype: str | None,
+    def authorize(self, interaction: str, rtype: str | None,
                    content: dict[str, Any] | None = None) -> None:
         self.s.policy.authorize(self.ctx, interaction, rtype, content)
 
-    def _audit(self, interaction: str, rtype: str | None, ids: list[str],
+    def record_audit(self, interaction: str, rtype: str | None, ids: list[str],
                **detail: Any) -> None:
         self.s.audit.record(self.ctx, AuditRecord(interaction, rtype, ids, detail=detail))
 
@@ -108,18 +108,18 @@ class Repository:
 
     def read(self, rtype: str, fhir_id: str) -> dict[str, Any]:
         check_type(rtype)
-        self._authorize("read", rtype)
+        self.authorize("read", rtype)
         row = self._current(rtype, fhir_id, filtered=True)
         if row is None:
             raise NotFound(f"{rtype}/{fhir_id} is not known")
         if row.deleted:
             raise Gone(f"{rtype}/{fhir_id} was deleted (version {row.version_id})")
-        self._audit("read", rtype, [fhir_id])
+        self.record_audit("read", rtype, [fhir_id])
         return self.s.policy.redact(self.ctx, row.content)
 
     def vread(self, rtype: str, fhir_id: str, version_id: str) -> dict[str, Any]:
         check_type(rtype)
-        self._authorize("vread", rtype)
+        self.authorize("vread", rtype)
         if not version_id.isdigit():
             raise NotFound(f"Version '{version_id}' of {rtype}/{fhir_id} is not known")
         cur = self._current(rtype, fhir_id, filtered=True)
@@ -134,7 +134,7 @@ class Repository:
             raise NotFound(f"Version {version_id} of {rtype}/{fhir_id} is not known")
         if row.deleted:
             raise Gone(f"Version {version_id} of {rtype}/{fhir_id} is a deletion")
-        self._audit("vread", rtype, [fhir_id], version=version_id)
+        self.record_audit("vread", rtype, [fhir_id], version=version_id)
         return self.s.policy.redact(self.ctx, row.content)
 
     def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
@@ -161,7 +161,7 @@ class Repository:
                             max_count=self.s.max_page_size)
 
     def search(self, req: SearchRequest) -> SearchResult:
-        self._authorize("search", req.resource_type)
+        self.authorize("search", req.resource_type)
         self.flush()
         total = None
         if req.total != "none" or req.summary == "count":
@@ -173,7 +173,7 @@ class Repository:
                 rids.append(row.rid)
                 matches.append(row.content)
         included = include_mod.resolve(self, req, matches) if matches else []
-        self._audit("search", req.resource_type, [f"{m['resourceType']}/{m['id']}"
+        self.record_audit("search", req.resource_type, [f"{m['resourceType']}/{m['id']}"
                                                   for m in matches],
                     included=[f"{i['resourceType']}/{i['id']}" for i in included])
         return SearchResult(self._visible(matches), self._visible(included), total, req,
@@ -198,7 +198,7 @@ class Repository:
                 offset: int = 0) -> tuple[list[HistoryEntry], int]:
         if rtype is not None:
             check_type(rtype)
-        self._authorize("history", rtype)
+        self.authorize("history", rtype)
         v = resource_version
         cur = resource.alias()
         conds: list[Any] = []
@@ -227,7 +227,7 @@ class Repository:
                                 r.deleted, r.method,
                                 self.s.policy.redact(self.ctx, r.content) if r.content
                                 else None) for r in rows]
-        self._audit("history", rtype, [f"{e.resource_type}/{e.id}" for e in entries])
+        self.record_audit("history", rtype, [f"{e.resource_type}/{e.id}" for e in entries])
         return entries, total
 
     # -- writes ---------------------------------------------------------------------------
@@ -237,7 +237,7 @@ class Repository:
                fhir_id: str | None = None) -> WriteResult:
         check_type(rtype)
         self._check_body(rtype, content)
-        self._authorize("create", rtype, content)
+        self.authorize("create", rtype, content)
         if if_none_exist is not None:
             found = self.search_ids(rtype, if_none_exist)
             if len(found) > 1:
@@ -245,12 +245,12 @@ class Repository:
             if found:
                 existing = self._current(rtype, found[0], filtered=True)
                 assert existing is not None
-                self._audit("create", rtype, [found[0]], conditional="existing")
+                self.record_audit("create", rtype, [found[0]], conditional="existing")
                 return WriteResult(existing.content, "existing", rtype, found[0],
                                    existing.version_id)
         new_id = fhir_id or str(uuid.uuid4())
         stored = self._store(rtype, new_id, content, None, "POST")
-        self._audit("create", rtype, [new_id])
+        self.record_audit("create", rtype, [new_id])
         return WriteResult(stored, "created", rtype, new_id, 1)
 
     def create_many(self, items: list[tuple[str, str, dict[str, Any]]],
@@ -264,7 +264,7 @@ class Repository:
                 check_type(rtype)
                 check_id(fhir_id)
                 self._check_body(rtype, content)
-                self._authorize("create", rtype, content)
+                self.authorize("create", rtype, content)
             except VardnavError as exc:
                 if labels:
                     exc.message = f"{labels[n]}: {exc.message}"
@@ -283,7 +283,7 @@ class Repository:
         results = []
         for (rtype, fhir_id, (stored, _ts)), rid in zip(prepared, rids, strict=True):
             self._index(rid, stored)
-            self._audit("create", rtype, [fhir_id])
+            self.record_audit("create", rtype, [fhir_id])
             results.append(WriteResult(stored, "created", rtype, fhir_id, 1))
         if not self.defer_index:
             self.flush()
@@ -297,7 +297,7 @@ class Repository:
         if content.get("id") != fhir_id:
             raise BadRequest(f"The resource id '{content.get('id')}' does not match the URL "
                              f"id '{fhir_id}'", expression=[f"{rtype}.id"])
-        self._authorize("update", rtype, content)
+        self.authorize("update", rtype, content)
         existing = self._current(rtype, fhir_id, filtered=False, for_update=True)
         if existing is not None and not self._readable(rtype, fhir_id):
             raise NotFound(f"{rtype}/{fhir_id} is not known")
@@ -305,7 +305,7 @@ class Repository:
         stored = self._store(rtype, fhir_id, content, existing, method)
         created = existing is None or existing.deleted
         version = 1 if existing is None else existing.version_id + 1
-        self._audit("update", rtype, [fhir_id], created=created)
+        self.record_audit("update", rtype, [fhir_id], created=created)
         return WriteResult(stored, "created" if created else "updated", rtype, fhir_id, version)
 
     def conditional_update(self, rtype: str, pairs: list[tuple[str, str]],
@@ -346,7 +346,7 @@ class Repository:
 
     def delete(self, rtype: str, fhir_id: str) -> WriteResult:
         check_type(rtype)
-        self._authorize("delete", rtype)
+        self.authorize("delete", rtype)
         existing = self._current(rtype, fhir_id, filtered=True, for_update=True)
         if existing is None:
             raise NotFound(f"{rtype}/{fhir_id} is not known")
@@ -359,7 +359,7 @@ class Repository:
             rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
             last_updated=ts, deleted=True, method="DELETE", content=None))
         self._clear_index(existing.rid)
-        self._audit("delete", rtype, [fhir_id])
+        self.record_audit("delete", rtype, [fhir_id])
         return WriteResult(None, "deleted", rtype, fhir_id, version)
 
     def conditional_delete(self, rtype: str, pairs: list[tuple[str, str]]) -> WriteResult | None:

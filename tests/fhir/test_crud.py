@@ -193,6 +193,11 @@ def test_patient_everything(fhir: Fhir) -> None:
     assert ids == {p["id"], o["id"], cond["id"]}
     only = fhir.get(f"Patient/{p['id']}/$everything?_type=Condition")
     assert {e["resource"]["id"] for e in only["entry"]} == {cond["id"]}
+    first = fhir.get(f"Patient/{p['id']}/$everything?_count=2")
+    assert first["total"] == 3 and len(first["entry"]) == 2
+    nxt = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    rest = fhir.get(nxt.split("/fhir/", 1)[1])
+    assert {e["resource"]["id"] for e in first["entry"] + rest["entry"]} == ids
     fhir.get("Patient/nope/$everything", status=404)
     fhir.get("Observation/x/$everything", status=404)
 

@@ -7,11 +7,11 @@ transaction bundle, so both paths share every rule.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from vardnav.errors import BadRequest, MethodNotAllowed, NotFound, VardnavError
 from vardnav.fhir.datetimes import instant, now
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
+from vardnav.fhir.search.paging import page_links
 from vardnav.fhir.search.shaping import shape
 from vardnav.fhir.storage.repository import (
     HistoryEntry,
@@ -243,50 +243,27 @@ def search_bundle(repo: Repository, rtype: str | None, pairs: list[tuple[str, st
                               "meta": {"lastUpdated": instant(now())}}
     if result.total is not None:
         bundle["total"] = result.total
-    bundle["link"] = _page_links(base, rtype, pairs, req.count, req.offset, result.total,
+    bundle["link"] = page_links(base, rtype, pairs, req.count, req.offset, result.total,
                                  len(result.matches))
     bundle["entry"] = entries
     return bundle
 
 
-def _page_links(base: str, rtype: str | None, pairs: list[tuple[str, str]],
-                count: int | None, offset: int, total: int | None,
-                returned: int) -> list[dict[str, str]]:
-    kept = [(k, v) for k, v in pairs if k not in ("_offset", "_count")]
-    path = f"{base}/{rtype}" if rtype else base
-
-    def url(off: int) -> str:
-        q = [*kept, ("_count", str(count))] if count is not None else list(kept)
-        if off:
-            q.append(("_offset", str(off)))
-        return f"{path}?{urlencode(q)}"
-
-    links = [{"relation": "self", "url": url(offset)}]
-    if count:
-        links.append({"relation": "first", "url": url(0)})
-        more = (offset + returned < total) if total is not None else returned == count
-        if more:
-            links.append({"relation": "next", "url": url(offset + count)})
-        if offset > 0:
-            links.append({"relation": "previous", "url": url(max(0, offset - count))})
-    return links
-
-
 def _history(repo: Repository, req: FhirRequest, rtype: str | None,
              fhir_id: str | None) -> FhirResponse:
     q = dict(req.query)
-    from vardnav.fhir.search.request import _int
+    from vardnav.fhir.search.request import parse_int
 
-    count = _int("_count", q["_count"], 1, repo.s.max_page_size) if "_count" in q \
+    count = parse_int("_count", q["_count"], 1, repo.s.max_page_size) if "_count" in q \
         else repo.s.default_page_size
-    offset = _int("_offset", q["_offset"], 0, 10**9) if "_offset" in q else 0
+    offset = parse_int("_offset", q["_offset"], 0, 10**9) if "_offset" in q else 0
     entries, total = repo.history(rtype, fhir_id, since=q.get("_since"), count=count,
                                   offset=offset)
     base = repo.ctx.base_url
     path = "/".join(p for p in (rtype, fhir_id) if p)
     pairs = [(k, v) for k, v in req.query if k not in ("_count", "_offset")]
     hist_path = f"{path}/_history" if path else "_history"
-    links = _page_links(base, hist_path, pairs, count, offset, total, len(entries))
+    links = page_links(base, hist_path, pairs, count, offset, total, len(entries))
     bundle = {"resourceType": "Bundle", "type": "history", "total": total, "link": links,
               "entry": [_history_entry(base, e) for e in entries]}
     return FhirResponse(200, bundle)

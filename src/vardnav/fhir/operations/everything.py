@@ -15,7 +15,9 @@ from vardnav.errors import BadRequest
 from vardnav.fhir import definitions
 from vardnav.fhir.datetimes import DateFormatError, parse_range
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
+from vardnav.fhir.search.paging import page_links
 from vardnav.fhir.search.registry import SearchRegistry
+from vardnav.fhir.search.request import parse_int
 from vardnav.fhir.storage.repository import Repository
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
 
@@ -75,12 +77,19 @@ def handle(repo: Repository, req: FhirRequest, rtype: str | None,
             stmt = stmt.where(resource.c.last_updated >= since)
         found.extend(r.content for r in repo.conn.execute(stmt.limit(MAX_RESULTS)))
     found = [repo.s.policy.redact(repo.ctx, r) for r in found][:MAX_RESULTS]
-    entries = [patient] if wanted is None or "Patient" in wanted else []
-    entries.extend(found)
+    everything = [patient] if wanted is None or "Patient" in wanted else []
+    everything.extend(found)
+    count = parse_int("_count", q["_count"], 1, MAX_RESULTS) if "_count" in q else MAX_RESULTS
+    offset = parse_int("_offset", q["_offset"], 0, MAX_RESULTS) if "_offset" in q else 0
+    page = everything[offset:offset + count]
     repo.record_audit("operation:everything", "Patient", [fhir_id],
-                returned=[f"{r['resourceType']}/{r['id']}" for r in entries])
+                      returned=[f"{r['resourceType']}/{r['id']}" for r in page])
     base = repo.ctx.base_url
-    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+    pairs = [(k, v) for k, v in req.query if k not in ("_count", "_offset")]
+    links = page_links(base, f"Patient/{fhir_id}/$everything", pairs, count, offset,
+                       len(everything), len(page))
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(everything),
+              "link": links,
               "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
-                         "search": {"mode": "match"}} for r in entries]}
+                         "search": {"mode": "match"}} for r in page]}
     return FhirResponse(200, bundle)

@@ -183,7 +183,7 @@ def _parse_has(resource_type: str | None, name: str, value: str, registry: Searc
                      has=HasCriterion(source_type, ref_param, inner))
 
 
-def _int(name: str, value: str, low: int, high: int) -> int:
+def parse_int(name: str, value: str, low: int, high: int) -> int:
     try:
         n = int(value)
     except ValueError as exc:
@@ -196,9 +196,9 @@ def _int(name: str, value: str, low: int, high: int) -> int:
 def _parse_control(req: SearchRequest, name: str, value: str, registry: SearchRegistry,
                    max_count: int) -> None:
     if name == "_count":
-        req.count = _int("_count", value, 0, max_count)
+        req.count = parse_int("_count", value, 0, max_count)
     elif name == "_offset":
-        req.offset = _int("_offset", value, 0, 10**9)
+        req.offset = parse_int("_offset", value, 0, 10**9)
     elif name == "_sort":
         for key in value.split(","):
             key = key.strip()

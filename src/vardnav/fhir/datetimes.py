@@ -62,9 +62,10 @@ def parse_range(value: str) -> tuple[float, float]:
             digits = len(frac) - 1 if frac else 0
             end = start + timedelta(seconds=10 ** -min(digits, 6)) if digits else \
                 start + timedelta(seconds=1)
-    except ValueError as exc:
+        # Near year 1 or 9999 the period's end (or the UTC instant) leaves datetime's range.
+        return start.timestamp(), end.timestamp()
+    except (ValueError, OverflowError) as exc:
         raise DateFormatError(f"'{value}' is not a valid date: {exc}") from exc
-    return start.timestamp(), end.timestamp()
 
 
 def now() -> float:

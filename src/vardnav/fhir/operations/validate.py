@@ -25,7 +25,8 @@ def handle(repo: Repository, req: FhirRequest, rtype: str | None,
            fhir_id: str | None) -> FhirResponse:
     body = req.body
     if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-        found = [p.get("resource") for p in body.get("parameter") or []
+        params = body.get("parameter")
+        found = [p.get("resource") for p in (params if isinstance(params, list) else [])
                  if isinstance(p, dict) and p.get("name") == "resource"]
         body = found[0] if found else None
     if not isinstance(body, dict):

@@ -128,7 +128,7 @@ def build_router(engine: Engine, services: EngineServices, *, max_body_bytes: in
 
 async def _to_fhir_request(request: Request, path: str, max_body_bytes: int) -> FhirRequest:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_body_bytes:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_body_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_body_bytes} bytes")
     raw = b""
     async for chunk in request.stream():
@@ -136,6 +136,8 @@ async def _to_fhir_request(request: Request, path: str, max_body_bytes: int) -> 
         if len(raw) > max_body_bytes:
             raise PayloadTooLarge(f"The body is larger than {max_body_bytes} bytes")
     query = parse_qsl(request.url.query, keep_blank_values=True)
+    if "\x00" in path:
+        raise BadRequest("The URL path holds a NUL character (%00)")
     fmt = dict(query).get("_format")
     if fmt and not any(t in fmt for t in ("json", "fhir+json")):
         raise UnsupportedMediaType(f"_format={fmt} is not supported; this server speaks JSON")
@@ -162,11 +164,30 @@ async def _to_fhir_request(request: Request, path: str, max_body_bytes: int) -> 
 
 
 def _check_depth(body: Any) -> None:
-    """Refuse JSON nested deeper than any resource may be (orjson reads up to 1024 levels).
+    """Refuse JSON nested deeper than any resource may be (orjson reads up to 1024 levels),
+    and NUL characters, which FHIR strings may not hold and PostgreSQL cannot store.
 
     Deeper input could only be refused later, by code that walks it recursively in Python.
     """
     try:
-        orjson.dumps(body)  # raises beyond 255 levels
+        dumped = orjson.dumps(body)  # raises beyond 255 levels
     except TypeError as exc:
         raise BadRequest("The body is nested too deeply (more than 255 levels)") from exc
+    if b"\\u0000" in dumped and _has_nul(body):
+        raise BadRequest("The body holds a NUL character (\\u0000), which FHIR strings may "
+                         "not contain")
+
+
+def _has_nul(node: Any) -> bool:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

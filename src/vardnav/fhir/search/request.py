@@ -26,6 +26,10 @@ MODIFIERS_BY_TYPE = {
 }
 SORTABLE_TYPES = {"string", "token", "date", "number", "quantity", "uri", "reference"}
 MAX_CHAIN_DEPTH = 2
+# Every criterion is a subquery: PostgreSQL plans hundreds of them for minutes, and SQLite
+# refuses ~1000 ORs. Real searches use a handful, so these bounds only stop abuse.
+MAX_CRITERIA = 50
+MAX_VALUES = 500
 
 
 @dataclass
@@ -97,7 +101,10 @@ def parse_search(resource_type: str | None, pairs: list[tuple[str, str]],
             raise BadRequest(message)
         req.warnings.append(message)
 
+    values = 0
     for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise BadRequest("A search parameter holds a NUL character (%00)")
         if name.split(":")[0] in CONTROL:
             _parse_control(req, name, value, registry, max_count)
             continue
@@ -107,6 +114,10 @@ def parse_search(resource_type: str | None, pairs: list[tuple[str, str]],
             unknown(str(exc))
             continue
         req.criteria.append(crit)
+        values += max(1, len(crit.values))
+        if len(req.criteria) > MAX_CRITERIA or values > MAX_VALUES:
+            raise BadRequest(f"A search may have at most {MAX_CRITERIA} parameters and "
+                             f"{MAX_VALUES} values in all")
     return req
 
 

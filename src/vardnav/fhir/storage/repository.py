@@ -120,7 +120,8 @@ class Repository:
     def vread(self, rtype: str, fhir_id: str, version_id: str) -> dict[str, Any]:
         check_type(rtype)
         self.authorize("vread", rtype)
-        if not version_id.isdigit():
+        # Versions are 32-bit in the database; a larger number is simply not a version here.
+        if not (version_id.isascii() and version_id.isdigit()) or int(version_id) > 2**31 - 1:
             raise NotFound(f"Version '{version_id}' of {rtype}/{fhir_id} is not known")
         cur = self._current(rtype, fhir_id, filtered=True)
         if cur is None:

@@ -72,6 +72,12 @@ class MultipleMatches(VardnavError):
     status, code = 412, "multiple-matches"
 
 
+class TooCostly(VardnavError):
+    """A request whose evaluation would cost more than the server allows."""
+
+    status, code = 400, "too-costly"
+
+
 class PayloadTooLarge(VardnavError):
     status, code = 413, "too-costly"
 

@@ -326,3 +326,11 @@ def test_composite_parameters(fhir: Fhir) -> None:
         sorted([high["id"], normal["id"]])
     fhir.get("Observation?code-value-quantity=8867-4", status=400)  # no '$'
     fhir.get("Observation?_sort=code-value-quantity", status=400)
+
+
+def test_oversized_searches_are_refused(fhir: Fhir) -> None:
+    many = "&".join(f"family=a{i}" for i in range(51))
+    outcome = fhir.get(f"Patient?{many}", status=400)
+    assert outcome["issue"][0]["code"] == "too-costly"
+    values = ",".join(str(i) for i in range(501))
+    assert fhir.get(f"Patient?_id={values}", status=400)["issue"][0]["code"] == "too-costly"

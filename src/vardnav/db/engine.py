@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 from vardnav.db import json_codec
 
+STATEMENT_TIMEOUT_MS = 30_000
+
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     parsed = make_url(url)
@@ -25,6 +27,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No statement may run away with the database: searches are bounded in size, and this
+    # bounds their time (the error is answered as 400 too-costly).
+    kwargs["connect_args"] = {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
     return create_engine(url, **kwargs)
 
 

@@ -20,6 +20,7 @@ from vardnav.errors import (
     BadRequest,
     Conflict,
     PayloadTooLarge,
+    TooCostly,
     UnsupportedMediaType,
     VardnavError,
 )
@@ -71,7 +72,10 @@ def build_router(engine: Engine, services: EngineServices, *, max_body_bytes: in
         except IntegrityError:
             return error_response(Conflict("A concurrent change conflicted with this one; "
                                            "retry the request"))
-        except OperationalError:
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "57014":  # statement timeout
+                return error_response(TooCostly("The request took too long to evaluate; "
+                                                "narrow the search"))
             return error_response(Conflict("The database was busy; retry the request"))
 
     async def base(request: Request) -> Response:

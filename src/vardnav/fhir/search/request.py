@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from vardnav.errors import BadRequest
+from vardnav.errors import BadRequest, TooCostly
 from vardnav.fhir import definitions
 from vardnav.fhir.search.registry import SearchParam, SearchRegistry
 
@@ -116,8 +116,8 @@ def parse_search(resource_type: str | None, pairs: list[tuple[str, str]],
         req.criteria.append(crit)
         values += max(1, len(crit.values))
         if len(req.criteria) > MAX_CRITERIA or values > MAX_VALUES:
-            raise BadRequest(f"A search may have at most {MAX_CRITERIA} parameters and "
-                             f"{MAX_VALUES} values in all")
+            raise TooCostly(f"A search may have at most {MAX_CRITERIA} parameters and "
+                            f"{MAX_VALUES} values in all")
     return req
 
 

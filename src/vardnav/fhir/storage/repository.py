@@ -8,12 +8,13 @@ caller's transaction; the repository never commits.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, text, update
 
 from vardnav.errors import (
     BadRequest,
@@ -189,8 +190,24 @@ class Repository:
         if req.count is not None and req.count > limit:
             req.count = limit
         req.count, req.sort, req.offset = limit, [], 0
+        self._lock_condition(rtype, pairs)
         self.flush()
         return [r.fhir_id for r in self.conn.execute(self.queries.select_page(req))]
+
+    def _lock_condition(self, rtype: str, pairs: list[tuple[str, str]]) -> None:
+        """Serialise conditional writes on the same criteria until this transaction ends.
+
+        On PostgreSQL (READ COMMITTED) two racing If-None-Exist creates would both find
+        nothing and both create; with this lock the later one waits, then its search (a new
+        snapshot) finds the first one's resource. SQLite writers already hold the database's
+        write lock from BEGIN IMMEDIATE. Criteria are compared as written, sorted.
+        """
+        if self.conn.dialect.name != "postgresql":
+            return
+        canonical = rtype + "?" + "&".join(f"{k}={v}" for k, v in sorted(pairs))
+        digest = hashlib.blake2b(canonical.encode(), digest_size=8).digest()
+        self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                          {"key": int.from_bytes(digest, "big", signed=True)})
 
     # -- history --------------------------------------------------------------------------
 

@@ -652,3 +652,21 @@ def test_patch_refusals(seeded: tuple[Fhir, dict[str, Any]]) -> None:
     outcome(fhir.c.patch(url, json=[], headers={**JSON_PATCH, "If-Match": 'W/"7"'}), 412)
     outcome(fhir.c.patch("/fhir/Patient", json=[], headers=JSON_PATCH), 405)
     assert fhir.get(f"Patient/{p['id']}")["meta"]["versionId"] == "1"
+
+
+def test_json_array_is_not_a_search_form(seeded: tuple[Fhir, dict[str, Any]]) -> None:
+    # Regression (found by the fuzz test): a JSON array reached the search parser as if it
+    # were the parsed form body of POST _search, and crashed it.
+    fhir, _ = seeded
+    for raw in (b"[null]", b'[["name", "x"]]', b"[1, 2]"):
+        outcome(fhir.c.post("/fhir/Patient/_search", content=raw, headers=FHIR_JSON), 400)
+    entry = {"request": {"method": "GET", "url": "Patient"}, "resource": [None]}
+    outcome(fhir.c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                       "entry": [entry]}, headers=FHIR_JSON), 400)
+    r = fhir.c.post("/fhir", json={"resourceType": "Bundle", "type": "batch",
+                                   "entry": [entry]}, headers=FHIR_JSON)
+    assert r.status_code == 200
+    assert r.json()["entry"][0]["response"]["status"].startswith("400")
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert fhir.c.post("/fhir/Patient/_search", content=b"name=Andersson",
+                       headers=form).json()["total"] == 1

@@ -214,6 +214,10 @@ def _strict(req: FhirRequest) -> bool:
 def _search(repo: Repository, req: FhirRequest, rtype: str | None) -> FhirResponse:
     pairs = [(k, v) for k, v in req.query if k not in ("_format", "_pretty")]
     if isinstance(req.body, list):  # POST _search with a form body, parsed by the adapter
+        if not all(isinstance(p, tuple) and len(p) == 2 for p in req.body):
+            # A JSON array (HTTP body or a bundle entry's resource) is not a form.
+            raise BadRequest("A search takes its parameters in the URL or as an "
+                             "application/x-www-form-urlencoded body")
         pairs.extend(req.body)
     search = repo.parse(rtype, pairs, strict=_strict(req))
     result = repo.search(search)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 _SCRIPT = r"""
 local paths = {}
@@ -42,12 +43,15 @@ def run_wrk(origin: str, paths: list[str], threads: int, connections: int, secon
         raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it)")
     path_file = workdir / "paths.txt"
     out_file = workdir / "result.json"
-    path_file.write_text("\n".join(paths) + "\n")
+    # wrk sends paths verbatim: percent-encode what a URL may not hold (|, spaces, å...).
+    path_file.write_text("\n".join(quote(p, safe="/?=&:,-._~$%") for p in paths) + "\n")
     script = workdir / "paths.lua"
     script.write_text(_SCRIPT % (path_file, out_file))
-    subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-                    "--timeout", "10s", "-s", str(script), origin], check=True,
-                   capture_output=True)
+    done = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d",
+                           f"{seconds}s", "--timeout", "10s", "-s", str(script), origin],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
     data = json.loads(out_file.read_text())
     return WrkResult(data["requests"] / data["seconds"], data["p50"], data["p95"], data["p99"],
                      data["errors"] + data["non2xx"])

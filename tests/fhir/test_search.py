@@ -173,6 +173,11 @@ def test_chains_two_levels_and_has(fhir: Fhir, people: dict) -> None:
     assert fhir.search_ids("Patient?_has:Observation:patient:code=29463-7") == [
         people["berg"]["id"]]
     assert fhir.search_ids("Patient?_has:Observation:patient:code=0000-0") == []
+    # Inner criteria of any kind, including those that cannot drive a lookup.
+    assert fhir.search_ids("Observation?subject:Patient.family:contains=stlu") == [o["id"]]
+    assert fhir.search_ids(
+        "Observation?subject:Patient.general-practitioner:missing=false") == [o["id"]]
+    assert fhir.search_ids("Observation?subject:Patient.gender:not=female&code=8867-4") == []
     # Without a type modifier a chain tries every target type that has the parameter.
     assert fhir.search_ids("Observation?subject.name=östlund") == [o["id"]]
     fhir.get("Observation?a.b.c.d=x", status=200)  # unknown parameter: ignored with a warning

@@ -9,7 +9,7 @@ Shape of a query: the resource table filtered by type, one criterion used as the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -60,10 +60,17 @@ _DRIVER_RANK = {"reference": 0, "token": 2, "string": 1, "uri": 2, "date": 4, "n
                 "quantity": 5}
 
 
+# Candidate drivers are compared by counting at most this many of their index rows.
+ESTIMATE_CAP = 1000
+
+
 @dataclass
 class QueryBuilder:
     policy_filter: PolicyFilter
     base_url: str = ""
+    # Runs a COUNT statement; lets the builder pick the most selective driver from the data.
+    estimate: Callable[[Select], int] | None = None
+    _drivers: dict[int, int | None] = field(default_factory=dict)
 
     def visible(self, rtype: str | None, alias: Table) -> ColumnElement[bool]:
         """Not deleted, of the type, and readable by the caller."""
@@ -85,6 +92,9 @@ class QueryBuilder:
             return self._resource_column(crit, outer)
         param = crit.param
         hashes = self._hashes(param, rtype)
+        rids = self.driver_rids(crit, rtype) if driver else None
+        if rids is not None:
+            return outer.c.rid.in_(rids)
         if crit.chain:
             return or_(*[self._chain(target, inner, outer, hashes)
                          for target, inner in crit.chain])
@@ -102,9 +112,29 @@ class QueryBuilder:
         if crit.modifier == "not":
             # Resources with no matching value, including those without the element at all.
             return not_(exists().where(t.c.rid == outer.c.rid, hashes(t), cond))
-        if driver:
-            return outer.c.rid.in_(select(t.c.rid).where(hashes(t), cond))
         return exists().where(t.c.rid == outer.c.rid, hashes(t), cond)
+
+    def driver_rids(self, crit: Criterion, rtype: str | None) -> Select | None:
+        """The rids a criterion matches, as one index lookup, if it can drive a query."""
+        if crit.param is None or crit.has is not None:
+            return None
+        hashes = self._hashes(crit.param, rtype)
+        if crit.chain:
+            ref = INDEX_TABLES["reference"].alias()
+            alternatives = []
+            for target_type, inner in crit.chain:
+                target = resource.alias()
+                targets = select(target.c.fhir_id).where(
+                    self.visible(target_type, target),
+                    self.criterion(inner, target, target_type, driver=True))
+                alternatives.append(and_(ref.c.target_type == target_type,
+                                         ref.c.target_id.in_(targets)))
+            return select(ref.c.rid).where(hashes(ref), or_(*alternatives))
+        if crit.modifier in _NOT_DRIVING:
+            return None
+        t = INDEX_TABLES[crit.param.type].alias()
+        cond = or_(*[self._value(crit.param, crit.modifier, t, v) for v in crit.values])
+        return select(t.c.rid).where(hashes(t), cond)
 
     def _value(self, param: SearchParam, modifier: str | None, t: Table,
                value: str) -> ColumnElement[bool]:
@@ -165,11 +195,25 @@ class QueryBuilder:
 
     def where(self, req: SearchRequest, outer: Table) -> list[ColumnElement[bool]]:
         clauses = [self.visible(req.resource_type, outer)]
-        driver = _pick_driver(req.criteria)
-        for crit in req.criteria:
-            clauses.append(self.criterion(crit, outer, req.resource_type,
-                                          driver=crit is driver))
+        if id(req) not in self._drivers:
+            self._drivers[id(req)] = self._pick_driver(req)
+        driver = self._drivers[id(req)]
+        for n, crit in enumerate(req.criteria):
+            clauses.append(self.criterion(crit, outer, req.resource_type, driver=n == driver))
         return clauses
+
+    def _pick_driver(self, req: SearchRequest) -> int | None:
+        """Index of the criterion to drive the query: the one with fewest index rows when
+        several can (counted up to ESTIMATE_CAP), else by parameter type."""
+        candidates = [(n, rids) for n, crit in enumerate(req.criteria)
+                      if (rids := self.driver_rids(crit, req.resource_type)) is not None]
+        if not candidates:
+            return None
+        if len(candidates) == 1 or self.estimate is None:
+            return min(candidates, key=lambda c: _static_rank(req.criteria[c[0]]))[0]
+        sizes = {n: self.estimate(select(func.count()).select_from(
+                     rids.limit(ESTIMATE_CAP).subquery())) for n, rids in candidates}
+        return min(sizes, key=lambda n: (sizes[n], _static_rank(req.criteria[n])))
 
     def select_page(self, req: SearchRequest) -> Select:
         outer = resource
@@ -194,17 +238,14 @@ class QueryBuilder:
         return out
 
 
-def _pick_driver(criteria: list[Criterion]) -> Criterion | None:
-    best, best_rank = None, 99
-    for crit in criteria:
-        if crit.param is None or crit.has is not None or crit.chain:
-            continue
-        if crit.modifier in ("missing", "not", "contains", "identifier", "text"):
-            continue
-        rank = _DRIVER_RANK.get(crit.param.type, 9)
-        if rank < best_rank:
-            best, best_rank = crit, rank
-    return best
+_NOT_DRIVING = ("missing", "not", "contains", "identifier", "text")
+
+
+def _static_rank(crit: Criterion) -> int:
+    if crit.chain:
+        return 1
+    assert crit.param is not None
+    return _DRIVER_RANK.get(crit.param.type, 9)
 
 
 _SORT_COLUMN = {"string": "value_norm", "token": "code", "number": "value",

@@ -84,7 +84,8 @@ class Repository:
         self.conn = conn
         self.s = services
         self.ctx = ctx
-        self.queries = QueryBuilder(self._policy_filter, base_url=ctx.base_url)
+        self.queries = QueryBuilder(self._policy_filter, base_url=ctx.base_url,
+                                    estimate=lambda stmt: conn.execute(stmt).scalar_one())
         self._pending: dict[str, list[dict[str, Any]]] = {}
         # Transaction bundles defer index writes to batch them; flushed before any search.
         self.defer_index = False

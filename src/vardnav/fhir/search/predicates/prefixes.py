@@ -21,7 +21,8 @@ def compare_ranges(prefix: str, low: Any, high: Any, s_low: float, s_high: float
                    approx: float) -> ColumnElement[bool]:
     """Target range [low, high) against search range [s_low, s_high), per FHIR search rules."""
     if prefix == "eq":
-        return and_(low >= s_low, high <= s_high)
+        # `low < s_high` follows from the others; it bounds the index range scan on low.
+        return and_(low >= s_low, low < s_high, high <= s_high)
     if prefix == "ne":
         return not_(and_(low >= s_low, high <= s_high))
     if prefix == "gt":

@@ -147,16 +147,18 @@ def test_parallel_if_match_updates_never_both_win(app: FastAPI) -> None:
 
 def test_parallel_update_as_create_of_one_new_id(app: FastAPI) -> None:
     rounds = 10
+    each_round = threading.Barrier(2)
 
     def work(client: TestClient, k: int) -> list[tuple[int, int]]:
         out = []
         for n in range(rounds):
+            each_round.wait(timeout=30)
             r = client.put(f"/fhir/Patient/new-{n}", json=patient(id=f"new-{n}", given=f"t{k}"),
                            headers=FHIR_JSON)
             out.append((r.status_code, version_of(r) if r.status_code < 300 else -1))
         return out
 
-    # Both threads race for every id (the barrier lines them up on the first one).
+    # Both threads race for every id: a barrier lines them up for each one.
     per_thread = in_parallel(app, 2, work)
     with TestClient(app) as c:
         for n in range(rounds):
@@ -206,10 +208,12 @@ def test_parallel_conditional_creates_with_one_if_none_exist(app: FastAPI,
     first one's resource.
     """
     rounds = 3
+    each_round = threading.Barrier(THREADS)
 
     def work(client: TestClient, k: int) -> list[tuple[int, str]]:
         out = []
         for n in range(rounds):
+            each_round.wait(timeout=30)
             body = patient(given=f"t{k}", identifier=[{"system": "urn:test:race",
                                                        "value": f"race-{n}"}])
             r = client.post("/fhir/Patient", json=body,

@@ -37,6 +37,16 @@ def count(url: str) -> int:
     return n
 
 
+def stored_personnummer(url: str) -> set[str]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(resource.c.content).where(
+            resource.c.resource_type == "Patient", resource.c.deleted.is_(False))).all()
+    engine.dispose()
+    return {i["value"] for (content,) in rows for i in content.get("identifier", [])
+            if i.get("system") == PNR_SYSTEM}
+
+
 def ensure_store(url: str, target: int) -> None:
     have = count(url)
     if have >= target:
@@ -48,6 +58,8 @@ def ensure_store(url: str, target: int) -> None:
     seen = set(official)
     numbers = official + [n for n in generate_personnummer(patients + 2000, seed=99)
                           if n not in seen]
+    taken = stored_personnummer(url)  # a store built halfway: add only new patients
+    numbers = [n for n in numbers if n not in taken]
     numbers_file = Path(tempfile.mkstemp(suffix=".txt")[1])
     numbers_file.write_text("\n".join(numbers[:patients]) + "\n")
     start = time.perf_counter()

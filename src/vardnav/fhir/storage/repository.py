@@ -188,8 +188,6 @@ class Repository:
         if not pairs:
             raise BadRequest("A conditional interaction needs search criteria")
         req = self.parse(rtype, pairs, strict=True)
-        if req.count is not None and req.count > limit:
-            req.count = limit
         req.count, req.sort, req.offset = limit, [], 0
         self._lock_condition(rtype, pairs)
         self.flush()

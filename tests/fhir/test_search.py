@@ -231,8 +231,9 @@ def test_paging_visits_every_match_exactly_once(fhir: Fhir) -> None:
 
 
 def test_summary_elements_total(fhir: Fhir, people: dict) -> None:
-    count = fhir.get("Patient?_summary=count")
+    count = fhir.get("Patient?_summary=count&_count=1")
     assert count["total"] == 3 and not count.get("entry")
+    assert [link["relation"] for link in count["link"]] == ["self"]
     summary = fhir.get("Patient?_summary=true")["entry"][0]["resource"]
     assert "SUBSETTED" in [t["code"] for t in summary["meta"]["tag"]]
     assert "name" in summary

@@ -247,8 +247,10 @@ def search_bundle(repo: Repository, rtype: str | None, pairs: list[tuple[str, st
                               "meta": {"lastUpdated": instant(now())}}
     if result.total is not None:
         bundle["total"] = result.total
-    bundle["link"] = page_links(base, rtype, pairs, req.count, req.offset, result.total,
-                                 len(result.matches))
+    links = page_links(base, rtype, pairs, req.count, req.offset, result.total,
+                       len(result.matches))
+    # A count has no pages to walk.
+    bundle["link"] = links[:1] if req.summary == "count" else links
     bundle["entry"] = entries
     return bundle
 

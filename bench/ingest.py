@@ -58,12 +58,13 @@ def raw_floor(url: str, bundles: list[dict[str, Any]]) -> float:
     return n / elapsed
 
 
-def run(db: str, patients: int, per_bundle: int, clients: int) -> dict[str, Any]:
+def run(db: str, patients: int, per_bundle: int, clients: int,
+        workers: int = 1) -> dict[str, Any]:
     bundles = merged_bundles(patients, per_bundle, seed=7)
     total = sum(count_resources(b) for b in bundles)
     bodies = [orjson.dumps(b) for b in bundles]
     with fresh_database(db) as url:
-        with server(url) as (base, proc):
+        with server(url, workers=workers) as (base, proc):
             import concurrent.futures as cf
 
             def post(body: bytes) -> int:
@@ -84,7 +85,8 @@ def run(db: str, patients: int, per_bundle: int, clients: int) -> dict[str, Any]
               "entries_per_bundle": round(total / len(bundles)), "seconds": elapsed,
               "rate": rate, "raw_rate": floor, "ratio": rate / floor, "rss_mb": rss}
     print(f"[ingest/{db}] {total} resources in {len(bundles)} transaction bundles "
-          f"(~{result['entries_per_bundle']} entries each, {clients} clients): "
+          f"(~{result['entries_per_bundle']} entries each, {clients} clients, "
+          f"{workers} workers): "
           f"{rate:,.0f} resources/s; raw insert floor {floor:,.0f} resources/s "
           f"(Vårdnav at {100 * rate / floor:.0f}% of raw); server RSS {rss:.0f} MiB")
     return result
@@ -96,9 +98,10 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=2000)
     ap.add_argument("--bundle-patients", type=int, default=10)
     ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
     for db in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
-        run(db, args.patients, args.bundle_patients, args.clients)
+        run(db, args.patients, args.bundle_patients, args.clients, args.workers)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import jsonpatch
 from sqlalchemy import Connection, Row, delete, func, insert, select, text, update
 
+from vardnav.db.bulk import insert_rows
 from vardnav.errors import (
     BadRequest,
     Conflict,
@@ -462,8 +463,7 @@ class Repository:
     def flush(self) -> None:
         """Write buffered index rows (batched per table for bulk ingest)."""
         for kind, rows in self._pending.items():
-            if rows:
-                self.conn.execute(insert(INDEX_TABLES[kind]), rows)
+            insert_rows(self.conn, INDEX_TABLES[kind], rows)
         self._pending = {}
 
     # -- helpers for includes and operations ----------------------------------------------

@@ -40,7 +40,8 @@ def run(db: str, patients: int, connections: int, seconds: int, workers: int) ->
         with server(url, workers=workers) as (base, proc), \
                 tempfile.TemporaryDirectory() as tmp:
             origin = base.rsplit("/fhir", 1)[0]
-            run_wrk(origin, paths, 2, connections, 3, Path(tmp))  # warm-up
+            # Warm-up: with several workers, each must boot and fill its pool first.
+            run_wrk(origin, paths, 2, connections, 10, Path(tmp))
             result = run_wrk(origin, paths, 2, connections, seconds, Path(tmp))
             rss = rss_mb(proc.pid)
     print(f"[read/{db}] {connections} clients, {workers} workers, {seconds} s: "

@@ -107,7 +107,7 @@ def run(db: str, seconds: int, connections: int) -> None:
         with server(url, workers=2) as (base, proc), tempfile.TemporaryDirectory() as tmp:
             origin = base.rsplit("/fhir", 1)[0]
             for name, paths in queries.items():
-                run_wrk(origin, paths, 2, connections, 2, Path(tmp))  # warm-up
+                run_wrk(origin, paths, 2, connections, 5, Path(tmp))  # warm-up
                 r = run_wrk(origin, paths, 2, connections, seconds, Path(tmp))
                 print(f"[search/{db}] {name} on {total:,} resources, {connections} clients: "
                       f"{r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, p95 {r.p95:.1f} ms, "

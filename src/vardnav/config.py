@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # Skatteverket's published test personnummer; the demo falls back to generated numbers.
     testpersonnummer_file: Path = Path("../shared/data/skatteverket-testpersonnummer.txt")
     sql_echo: bool = False
+    # Threads per server process that run database work (see main.lifespan).
+    db_threads: int = 4
 
 
 def get_settings() -> Settings:

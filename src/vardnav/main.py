@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -47,7 +50,14 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
     services = services or build_services(settings, engine=engine)
-    app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__,
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Database work runs in threads; a few per process keep the GIL hand-offs between
+        # them (and so the latency tail) short, while more processes add throughput.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db_threads
+        yield
+
+    app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__, lifespan=lifespan,
                   description="FHIR R4 (4.0.1) server of the Vårdnav shared health record.")
     app.state.settings = settings
     app.state.engine = engine

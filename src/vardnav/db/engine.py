@@ -26,7 +26,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # pysqlite's implicit transactions break SERIALIZABLE-style writes; begin explicitly.
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping (a round trip per request); a dropped connection is retried instead.
+    kwargs.update(pool_size=10, max_overflow=20, pool_recycle=3600)
     # No statement may run away with the database: searches are bounded in size, and this
     # bounds their time (the error is answered as 400 too-costly).
     # Custom plans always: psycopg prepares repeated statements, and PostgreSQL's generic plan

@@ -23,6 +23,12 @@ _RETRY_SQLSTATES = {"40001", "40P01", "23505"}
 
 @contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    if not write and engine.dialect.name == "postgresql":
+        # Under READ COMMITTED every statement has its own snapshot even inside BEGIN, so a
+        # read loses nothing without one and saves two round trips.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+        return
     with engine.connect() as conn:
         # Read by the SQLite "begin" hook: writers take the write lock up front.
         conn.info["write"] = write
@@ -48,6 +54,8 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
 
 
 def _is_transient(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:  # e.g. the database restarted: a new connection will do
+        return True
     code = getattr(exc.orig, "sqlstate", None)
     if code in _RETRY_SQLSTATES:
         return True

@@ -204,16 +204,25 @@ class QueryBuilder:
 
     def _pick_driver(self, req: SearchRequest) -> int | None:
         """Index of the criterion to drive the query: the one with fewest index rows when
-        several can (counted up to ESTIMATE_CAP), else by parameter type."""
+        several can, else the first by parameter type."""
         candidates = [(n, rids) for n, crit in enumerate(req.criteria)
                       if (rids := self.driver_rids(crit, req.resource_type)) is not None]
         if not candidates:
             return None
+        candidates.sort(key=lambda c: _static_rank(req.criteria[c[0]]))
         if len(candidates) == 1 or self.estimate is None:
-            return min(candidates, key=lambda c: _static_rank(req.criteria[c[0]]))[0]
-        sizes = {n: self.estimate(select(func.count()).select_from(
-                     rids.limit(ESTIMATE_CAP).subquery())) for n, rids in candidates}
-        return min(sizes, key=lambda n: (sizes[n], _static_rank(req.criteria[n])))
+            return candidates[0][0]
+        # Count each candidate's rows, capped at the best so far: a selective first
+        # candidate (usually a reference) makes the others cost a handful of index rows.
+        best, best_size = candidates[0][0], ESTIMATE_CAP
+        for n, rids in candidates:
+            cap = best_size if n != best else ESTIMATE_CAP
+            size = self.estimate(select(func.count()).select_from(rids.limit(cap).subquery()))
+            if size < best_size or n == best:
+                best, best_size = n, size
+            if best_size == 0:
+                break
+        return best
 
     def select_page(self, req: SearchRequest) -> Select:
         outer = resource

@@ -29,7 +29,6 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
 bench: $(STAMP)
-	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(PY) -m bench.run_all
 
 clean:

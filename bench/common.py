@@ -127,3 +127,20 @@ def percentile(samples: list[float], p: float) -> float:
 def summary(samples_ms: list[float]) -> str:
     return (f"p50 {percentile(samples_ms, 50):.1f} ms, p95 {percentile(samples_ms, 95):.1f} ms, "
             f"mean {statistics.fmean(samples_ms):.1f} ms")
+
+
+def settle(url: str) -> None:
+    """After a bulk load: VACUUM ANALYZE and CHECKPOINT (PostgreSQL) or ANALYZE (SQLite), the
+    routine steps an operator runs, so measurements see fresh statistics, a set visibility map
+    and no pending writes."""
+    from vardnav.db.engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("VACUUM ANALYZE")
+            # Write the load's dirty pages now, not during the measurement.
+            conn.exec_driver_sql("CHECKPOINT")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()

@@ -1,20 +1,17 @@
-"""Read by id over HTTP: 8 concurrent clients (wrk), req/s and latency percentiles.
+"""Read by id over HTTP: 8 concurrent clients (bench/loadgen.py), req/s and latencies.
 
     python -m bench.read_by_id --db sqlite --patients 2000
-Needs `wrk` (Debian package; `make bench` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import tempfile
-from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.common import PNR_FILE, fresh_database, rss_mb, server
-from bench.wrk import run_wrk
+from bench.common import PNR_FILE, fresh_database, rss_mb, server, settle
+from bench.loadgen import run_load
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.demo.loader import load_population
@@ -36,17 +33,19 @@ def run(db: str, patients: int, connections: int, seconds: int, workers: int) ->
     with fresh_database(db) as url:
         load_population(Settings(database_url=url), patients=patients, seed=11,
                         personnummer_file=PNR_FILE, per_transaction=20)
+        settle(url)
         paths = sample_paths(url, 5000)
-        with server(url, workers=workers) as (base, proc), \
-                tempfile.TemporaryDirectory() as tmp:
+        with server(url, workers=workers) as (base, proc):
             origin = base.rsplit("/fhir", 1)[0]
             # Warm-up: with several workers, each must boot and fill its pool first.
-            run_wrk(origin, paths, 2, connections, 10, Path(tmp))
-            result = run_wrk(origin, paths, 2, connections, seconds, Path(tmp))
+            run_load(origin, paths, connections, 10)
+            result = run_load(origin, paths, connections, seconds)
             rss = rss_mb(proc.pid)
     print(f"[read/{db}] {connections} clients, {workers} workers, {seconds} s: "
           f"{result.rps:,.0f} req/s, p50 {result.p50:.1f} ms, p95 {result.p95:.1f} ms, "
-          f"p99 {result.p99:.1f} ms, errors {result.errors}; server RSS {rss:.0f} MiB")
+          f"p99 {result.p99:.1f} ms, max {result.max:.0f} ms, mean {result.mean:.2f} ms "
+          f"(Little's law: {connections / result.rps * 1000:.2f} ms), errors {result.errors}; "
+          f"server RSS {rss:.0f} MiB")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Search latency on a store of ≥ 1,000,000 resources, over HTTP (wrk, 4 connections).
+"""Search latency on a store of ≥ 1,000,000 resources, over HTTP (bench/loadgen.py, 4 connections).
 
     python -m bench.search_1m --db sqlite          # builds var/bench/store-1m.db once
     python -m bench.search_1m --db postgres        # builds database vardnav_bench_1m once
@@ -17,8 +17,8 @@ from pathlib import Path
 from rich.progress import Progress
 from sqlalchemy import func, select
 
-from bench.common import PNR_FILE, fresh_database, rss_mb, server
-from bench.wrk import run_wrk
+from bench.common import PNR_FILE, fresh_database, rss_mb, server, settle
+from bench.loadgen import run_load
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.demo.loader import load_population
@@ -71,10 +71,7 @@ def ensure_store(url: str, target: int) -> None:
     numbers_file.unlink()
     print(f"built {stats.resources:,} resources in {time.perf_counter() - start:.0f} s "
           f"({stats.resources / stats.seconds:,.0f} resources/s); store {count(url):,}")
-    engine = make_engine(url)
-    with engine.begin() as conn:  # planner statistics after a bulk load
-        conn.exec_driver_sql("ANALYZE")
-    engine.dispose()
+    settle(url)
 
 
 def query_paths(url: str, n: int) -> dict[str, list[str]]:
@@ -104,14 +101,14 @@ def run(db: str, seconds: int, connections: int) -> None:
         ensure_store(url, TARGET)
         total = count(url)
         queries = query_paths(url, 2000)
-        with server(url, workers=2) as (base, proc), tempfile.TemporaryDirectory() as tmp:
+        with server(url, workers=2) as (base, proc):
             origin = base.rsplit("/fhir", 1)[0]
             for name, paths in queries.items():
-                run_wrk(origin, paths, 2, connections, 5, Path(tmp))  # warm-up
-                r = run_wrk(origin, paths, 2, connections, seconds, Path(tmp))
+                run_load(origin, paths, connections, 5)  # warm-up
+                r = run_load(origin, paths, connections, seconds)
                 print(f"[search/{db}] {name} on {total:,} resources, {connections} clients: "
                       f"{r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, p95 {r.p95:.1f} ms, "
-                      f"errors {r.errors}")
+                      f"p99 {r.p99:.1f} ms, max {r.max:.0f} ms, errors {r.errors}")
             print(f"[search/{db}] server RSS {rss_mb(proc.pid):.0f} MiB")
 
 

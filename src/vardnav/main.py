@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -55,6 +56,10 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         # Database work runs in threads; a few per process keep the GIL hand-offs between
         # them (and so the latency tail) short, while more processes add throughput.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db_threads
+        # The official definitions and compiled search parameters are millions of long-lived
+        # objects; freezing them keeps full garbage collections (request pauses) short.
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__, lifespan=lifespan,

@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.errors import (
@@ -57,12 +58,12 @@ def build_router(engine: Engine, services: EngineServices, *, max_body_bytes: in
         try:
             fhir_req = await _to_fhir_request(request, path, max_body_bytes)
             ctx = context_factory(request)
+            # POST _search and bundles count as writes: simpler than inspecting them.
             write = fhir_req.method not in READ_METHODS
 
             def work(conn: Any) -> FhirResponse:
                 return dispatch(Repository(conn, services, ctx), fhir_req)
 
-            from starlette.concurrency import run_in_threadpool
             response = await run_in_threadpool(run_in_transaction, engine, work, write=write)
             if fhir_req.method == "HEAD":
                 response.body = None

@@ -92,7 +92,7 @@ def test_help_lists_every_command_with_its_help() -> None:
     for command, help_text in [
         ("serve", "Serve the FHIR API (under /fhir) with uvicorn."),
         ("migrate", "Create or upgrade the database schema (Alembic) at VARDNAV_DATABASE_URL."),
-        ("demo", "Load a synthetic population"),
+        ("demo", "Load the demo region and a synthetic population"),
         ("reindex", "Rebuild search index rows from stored resources"),
     ]:
         assert f"{command} {help_text}" in out, (command, out)
@@ -148,11 +148,14 @@ def test_demo_loads_tagged_patients_then_if_empty_does_nothing(
     result = run("demo", "--patients", "20", "--personnummer-file", str(official_list))
     loaded = re.search(r"Loaded (\d+) patients, (\d+) resources", result.output)
     assert loaded and loaded.group(1) == "20", result.output
-    n_resources = int(loaded.group(2))
+    region = re.search(r"Region: (\d+) organisations and locations", result.output)
+    assert region, result.output
+    n_resources = int(loaded.group(2)) + int(region.group(1))
     assert n_resources > 20
 
     assert total(api, "Patient") == 20
     assert total(api, f"Patient?_tag={HTEST}") == 20
+    assert total(api, "Organization?_summary=count") > 49  # region, municipalities, units
     assert count_rows(db, resource) == n_resources
     assert total(api, f"?_tag={HTEST}") == n_resources  # every resource is tagged HTEST
 

@@ -52,8 +52,8 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
          if_empty: bool = typer.Option(False, "--if-empty",
                                        help="Do nothing if the database holds resources.")
          ) -> None:
-    """Load a synthetic population of patients with encounters, conditions, observations and allergies, every resource tagged HTEST."""  # noqa: E501
-    from vardnav.demo.loader import database_is_empty, load_population
+    """Load the demo region and a synthetic population of patients with encounters, conditions, observations and allergies, every resource tagged HTEST."""  # noqa: E501
+    from vardnav.demo.loader import database_is_empty, load_population, load_region
 
     settings = Settings()
     if if_empty and not database_is_empty(settings):
@@ -63,6 +63,9 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
     if not source.is_file():
         console.print(f"[yellow]{source} not found: using generated valid personnummer "
                       "instead of Skatteverket's test list.[/yellow]")
+    units = load_region(settings)
+    console.print(f"Region: {units} organisations and locations (Västra Götaland model: "
+                  "49 municipalities, hospitals with wards and beds).")
     with _progress() as progress:
         task = progress.add_task("Loading demo patients", total=patients)
         stats = load_population(settings, patients=patients, seed=seed,

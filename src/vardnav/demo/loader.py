@@ -43,6 +43,25 @@ def merge_bundles(bundles: list[dict]) -> dict:
             "entry": [e for b in bundles for e in b["entry"]]}
 
 
+def load_region(settings: Settings) -> int:
+    """Load the demo region (organisations, units, wards, beds); returns how many resources
+    it holds. Conditional creates make a second load a no-op."""
+    from vardnav.domains.identity.region import region_bundle
+    from vardnav.main import build_services
+
+    engine = make_engine(settings.database_url)
+    services = build_services(settings, engine=engine)
+    ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
+    bundle = region_bundle()
+    request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)
+    try:
+        run_in_transaction(engine,
+                           lambda conn: dispatch(Repository(conn, services, ctx), request))
+    finally:
+        engine.dispose()
+    return len(bundle["entry"])
+
+
 def load_population(settings: Settings, *, patients: int, seed: int,
                     personnummer_file: Path | None, per_transaction: int = 1,
                     on_patient: Callable[[], None] = lambda: None) -> LoadStats:

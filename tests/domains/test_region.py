@@ -53,3 +53,25 @@ def test_region_is_searchable(fhir: Fhir) -> None:
     ward = fhir.get("Location?name:exact=Medicinavdelning 1&_revinclude=Location:partof")
     rooms = [e for e in ward["entry"] if e["search"]["mode"] == "include"]
     assert len(rooms) == 4
+
+
+def test_staff_for_every_role_with_assignments(fhir: Fhir) -> None:
+    from vardnav.domains.identity.staff import PROFESSION_SYSTEM, PROFESSIONS
+
+    fhir.transaction(region_bundle()["entry"])
+    for profession in PROFESSIONS:
+        found = fhir.get(f"PractitionerRole?role={PROFESSION_SYSTEM}|{profession}"
+                         "&_summary=count")
+        assert found["total"] >= 1, profession
+    roles = fhir.get("PractitionerRole?_count=500")["entry"]
+    assert all(e["resource"]["period"]["start"] == "2020-01-01" for e in roles)
+    by_person = Counter(e["resource"]["practitioner"]["reference"] for e in roles)
+    (busy, n), = [(p, n) for p, n in by_person.items() if n > 1]
+    assert n == 2  # the physician working on two wards chooses an assignment at sign-in
+    both = fhir.get(f"PractitionerRole?practitioner={busy}&_include=PractitionerRole:"
+                    "organization")
+    units = {e["resource"]["name"] for e in both["entry"]
+             if e["resource"]["resourceType"] == "Organization"}
+    assert units == {"Medicinavdelning 1", "Geriatrisk avdelning 2"}
+    school = fhir.get("PractitionerRole?organization.name=elevhalsan&_summary=count")
+    assert school["total"] == 28  # a school nurse and a school physician in each of 14

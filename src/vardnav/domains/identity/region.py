@@ -1,5 +1,6 @@
 """The demo region as FHIR: the region and its hospitals, wards, rooms and beds, primary care,
-all 49 municipalities with their chosen options, and school health services for option 2.
+all 49 municipalities with their chosen options, school health services (option 2), municipal
+home care units (option 3), and staff with one PractitionerRole per assignment.
 
 Every care provider and care unit carries an HSA-id (`urn:oid:1.2.752.29.4.19`). The region's
 HSA prefix is real; the other HSA-ids are synthetic (`SE0000…`), made from municipality codes.
@@ -21,6 +22,7 @@ from vardnav.domains.identity.region_data import (
     REGION_HSA,
     REGION_NAME,
 )
+from vardnav.domains.identity.staff import Assignment, practitioner, practitioner_role
 
 HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
 MUNICIPALITY_CODE_SYSTEM = "https://vardnav.se/fhir/CodeSystem/kommunkod"
@@ -31,6 +33,7 @@ BED_STATUS = "http://terminology.hl7.org/CodeSystem/v2-0116"
 HTEST = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HTEST",
          "display": "test health data"}
 _NAMESPACE = uuid.UUID("0b3c2a52-5d0e-4f57-9a47-6a1f0c1e2d3b")
+WARD_PROFESSIONS = ("physician", "registered-nurse", "assistant-nurse")
 
 
 def options_for(code: str) -> list[str]:
@@ -58,6 +61,7 @@ def _org_type(code: str) -> list[dict[str, Any]]:
 class _Builder:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
+        self.assignments: list[Assignment] = []
 
     def add(self, key: str, resource: dict[str, Any], hsa_id: str) -> str:
         """Add a resource, created once: re-running the demo finds it by its HSA-id."""
@@ -89,7 +93,17 @@ def region_bundle() -> dict[str, Any]:
             "managingOrganization": {"reference": hospital_org}}, f"{hsa}-L")
         for ward_code, ward_name, beds in wards:
             _ward(b, hsa, ward_code, ward_name, beds, hospital_org, hospital_loc)
+    for profession in ("log-reviewer", "administrator"):
+        b.assignments.append(Assignment(f"region-{profession}", "region", profession))
+    for profession in ("physiotherapist", "occupational-therapist", "dietitian",
+                       "medical-secretary", "social-worker"):
+        b.assignments.append(Assignment(f"MED1-{profession}", "ward-org/MED1", profession))
+    # One physician works on two wards: at sign-in they choose the assignment.
+    b.assignments.append(Assignment("MED1-physician", "ward-org/GER2", "physician"))
     for code, name, municipality in PRIMARY_CARE:
+        for profession in ("physician", "registered-nurse"):
+            b.assignments.append(Assignment(f"{code}-{profession}", f"primary/{code}",
+                                            profession))
         hsa = f"{REGION_HSA[:13]}{code}"
         b.add(f"primary/{code}", {
             "resourceType": "Organization", "identifier": _hsa(hsa), "active": True,
@@ -104,19 +118,49 @@ def region_bundle() -> dict[str, Any]:
             "active": True, "type": _org_type("municipality"), "name": name,
             "extension": [{"url": OPTION_EXTENSION, "valueCode": o}
                           for o in options_for(code)]}, hsa)
+        if "3" in options_for(code):
+            home_hsa = f"{hsa}-HSV"
+            b.add(f"home-care/{code}", {
+                "resourceType": "Organization", "identifier": _hsa(home_hsa),
+                "active": True, "type": _org_type("care-unit"),
+                "name": f"Hemsjukvården {name}", "partOf": {"reference": municipality}},
+                home_hsa)
+            for profession in ("registered-nurse", "assistant-nurse", "physiotherapist"):
+                b.assignments.append(Assignment(f"{code}-home-{profession}",
+                                                f"home-care/{code}", profession))
         if "2" in options_for(code):
+            for profession in ("school-nurse", "school-physician"):
+                b.assignments.append(Assignment(f"{code}-{profession}",
+                                                f"school-health/{code}", profession))
             school_hsa = f"{hsa}-EH"
             b.add(f"school-health/{code}", {
                 "resourceType": "Organization", "identifier": _hsa(school_hsa),
                 "active": True, "type": _org_type("school-health"),
                 "name": f"Elevhälsan {name}", "partOf": {"reference": municipality}},
                 school_hsa)
+    _staff(b)
     return {"resourceType": "Bundle", "type": "transaction", "entry": b.entries}
+
+
+def _staff(b: _Builder) -> None:
+    """One Practitioner per person, one PractitionerRole per assignment."""
+    people: dict[str, str] = {}
+    for n, a in enumerate(b.assignments):
+        if a.person not in people:
+            hsa = f"SE2321000131-P{len(people) + 1:05d}"
+            people[a.person] = b.add(f"person/{a.person}", practitioner(
+                HSA_SYSTEM, hsa, len(people)), hsa)
+        role_hsa = f"SE2321000131-A{n + 1:05d}"
+        b.add(f"role/{n}", practitioner_role(HSA_SYSTEM, role_hsa, people[a.person],
+                                             _urn(a.unit_key), a.profession), role_hsa)
 
 
 def _ward(b: _Builder, hospital_hsa: str, code: str, name: str, beds: int,
           hospital_org: str, hospital_loc: str) -> None:
     hsa = f"{hospital_hsa}-{code}"
+    for profession in WARD_PROFESSIONS:
+        b.assignments.append(Assignment(f"{code}-{profession}", f"ward-org/{code}",
+                                        profession))
     unit = b.add(f"ward-org/{code}", {
         "resourceType": "Organization", "identifier": _hsa(hsa), "active": True,
         "type": _org_type("care-unit"), "name": name, "partOf": {"reference": hospital_org}},

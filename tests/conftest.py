@@ -52,10 +52,15 @@ def wipe(engine: Engine) -> None:
         conn.execute(delete(resource))
 
 
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys")
+
+
 @pytest.fixture
-def settings(db_url: str) -> Settings:
+def settings(db_url: str, key_dir: Path) -> Settings:
     return Settings(database_url=db_url, base_url="http://testserver/fhir",
-                    max_body_bytes=1_000_000)
+                    max_body_bytes=1_000_000, key_dir=key_dir)
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,34 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
 
 
 @app.command()
+def token(user: str | None = typer.Option(None, help="The staff member's HSA-id."),
+          unit: str | None = typer.Option(None, help="HSA-id of the care unit (assignment)."),
+          system: bool = typer.Option(False, "--system",
+                                      help="A system (integration) token instead."),
+          client_id: str = typer.Option("vardnav-cli", help="Client id put in the token."),
+          scope: list[str] = typer.Option(..., help="Scopes, e.g. user/*.rs (repeatable).")
+          ) -> None:
+    """Mint an access token on the server host (for scripts and tests); the token is the
+    last line printed."""
+    from vardnav.domains.identity.keys import KeyStore
+    from vardnav.domains.identity.tokens import mint
+
+    if system == (user is not None):
+        raise typer.BadParameter("Give either --user HSA-ID or --system")
+    settings = Settings()
+    claims: dict[str, str] = {"client_id": client_id}
+    if unit:
+        claims["unit"] = unit
+    scopes = [s for item in scope for s in item.split()]
+    issued = mint(KeyStore(settings.key_dir), issuer=settings.issuer,
+                  audience=settings.base_url, subject=user or f"system:{client_id}",
+                  scopes=scopes, ttl_seconds=settings.token_ttl_seconds, claims=claims)
+    console.print(f"Token for {user or 'system'} ({' '.join(scopes)}), valid "
+                  f"{settings.token_ttl_seconds} s:")
+    print(issued)
+
+
+@app.command()
 def reindex(resource_type: str | None = typer.Option(None, "--type",
                                                      help="Only this resource type."),
             batch: int = typer.Option(500, help="Resources per transaction.")) -> None:

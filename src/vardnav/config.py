@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     # Skatteverket's published test personnummer; the demo falls back to generated numbers.
     testpersonnummer_file: Path = Path("../shared/data/skatteverket-testpersonnummer.txt")
     sql_echo: bool = False
+    # Token signing keys (generated on first use; never in the repository).
+    key_dir: Path = Path("./var/keys")
+    issuer: str = "http://127.0.0.1:8080"
+    token_ttl_seconds: int = 3600
     # Threads per server process that run database work (see main.lifespan).
     db_threads: int = 4
 

@@ -86,6 +86,12 @@ class UnsupportedMediaType(VardnavError):
     status, code = 415, "not-supported"
 
 
+class Unauthorized(VardnavError):
+    """No valid access token: answered 401 with a WWW-Authenticate challenge."""
+
+    status, code = 401, "login"
+
+
 class Forbidden(VardnavError):
     status, code = 403, "forbidden"
 

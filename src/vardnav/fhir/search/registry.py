@@ -270,7 +270,7 @@ def build_registry(extra: list[dict[str, Any]] | None = None) -> SearchRegistry:
         bases = sp.get("base") or []
         expand = all_types if any(b in ("Resource", "DomainResource") for b in bases) else bases
         for rtype in expand:
-            if rtype not in definitions._resource_type_set():
+            if not definitions.is_resource_type(rtype):
                 continue
             if sp["code"] in RESOURCE_COLUMN_PARAMS:
                 evaluator: Evaluator = _empty

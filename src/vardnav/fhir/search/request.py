@@ -9,7 +9,6 @@ from vardnav.errors import BadRequest, TooCostly
 from vardnav.fhir import definitions
 from vardnav.fhir.search.registry import SearchParam, SearchRegistry
 
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 CONTROL = {
     "_count", "_offset", "_sort", "_include", "_revinclude", "_summary", "_elements",
     "_total", "_format", "_pretty", "_contained", "_containedType",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, delete
 
 from vardnav.config import Settings
@@ -19,6 +20,11 @@ from vardnav.fhir.hooks import AllowAllPolicy, MemoryAuditSink
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
 from vardnav.main import build_services, create_app
+
+# CI must be reproducible: hypothesis explores the same examples on every CI run.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

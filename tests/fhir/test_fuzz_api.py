@@ -26,7 +26,8 @@ from sqlalchemy import Engine, func, select
 from conftest import FHIR_JSON, observation, patient
 from vardnav.fhir.storage.tables import resource_version
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=False,
+# Random locally (to keep finding bugs); CI loads the derandomized profile (tests/conftest.py).
+FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     from vardnav.domains.identity.router import build_identity_router
 
     app.state.keys = KeyStore(settings.key_dir)
-    app.include_router(build_identity_router(app.state.keys))
+    app.include_router(build_identity_router(app.state.keys, engine, settings))
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")
 

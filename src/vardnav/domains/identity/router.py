@@ -13,7 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity.backend_services import OAuthError, client_credentials
+from vardnav.domains.identity.backend_services import (
+    ASSERTION_ALGORITHMS,
+    OAuthError,
+    client_credentials,
+)
 from vardnav.domains.identity.keys import KeyStore
 
 TOKEN_PATH = "/oauth/token"
@@ -43,6 +47,22 @@ def build_identity_router(store: KeyStore, engine: Engine, settings: Settings) -
         except OAuthError as error:
             return JSONResponse(error.body(), error.status, headers)
         return JSONResponse(body, 200, headers)
+
+    @router.get("/.well-known/smart-configuration", summary="SMART configuration")
+    @router.get("/fhir/.well-known/smart-configuration", include_in_schema=False)
+    def smart_configuration() -> dict[str, Any]:
+        # Lists only what is built: backend services. The authorization-code flow comes next.
+        return {
+            "issuer": settings.issuer,
+            "jwks_uri": settings.issuer.rstrip("/") + "/oauth/jwks",
+            "token_endpoint": token_url,
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+            "scopes_supported": ["system/*.cruds", "system/*.rs"],
+            "capabilities": ["client-confidential-asymmetric", "permission-v1",
+                             "permission-v2"],
+        }
 
     @router.get("/oauth/jwks", summary="Public keys that sign Vårdnav access tokens")
     def jwks() -> dict[str, Any]:

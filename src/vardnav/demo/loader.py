@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,59 +44,62 @@ def merge_bundles(bundles: list[dict]) -> dict:
             "entry": [e for b in bundles for e in b["entry"]]}
 
 
-def load_region(settings: Settings) -> int:
-    """Load the demo region (organisations, units, wards, beds); returns how many resources
-    it holds. Conditional creates make a second load a no-op."""
-    from vardnav.domains.identity.region import region_bundle
+@contextmanager
+def _transaction_poster(settings: Settings) -> Iterator[Callable[[dict], None]]:
+    """A function that commits one transaction Bundle through the FHIR engine, as the
+    demo's system caller, each in its own database transaction."""
     from vardnav.main import build_services
 
     engine = make_engine(settings.database_url)
     services = build_services(settings, engine=engine)
     ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
-    bundle = region_bundle()
-    request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)
-    try:
+
+    def post(bundle: dict) -> None:
+        request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)
         run_in_transaction(engine,
                            lambda conn: dispatch(Repository(conn, services, ctx), request))
+
+    try:
+        yield post
     finally:
         engine.dispose()
+
+
+def load_region(settings: Settings) -> int:
+    """Load the demo region (organisations, units, wards, beds, staff); returns how many
+    resources it holds. Conditional creates make a second load a no-op."""
+    from vardnav.domains.identity.region import region_bundle
+
+    bundle = region_bundle()
+    with _transaction_poster(settings) as post:
+        post(bundle)
     return len(bundle["entry"])
 
 
 def load_population(settings: Settings, *, patients: int, seed: int,
                     personnummer_file: Path | None, per_transaction: int = 1,
                     on_patient: Callable[[], None] = lambda: None) -> LoadStats:
-    from vardnav.main import build_services
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a missing list falls back to generated numbers
         numbers = load_test_personnummer(personnummer_file, fallback_count=patients, seed=seed)
-    engine = make_engine(settings.database_url)
-    services = build_services(settings, engine=engine)
-    ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
     start = time.perf_counter()
     n_res = n_pat = 0
     pending: list[dict] = []
+    with _transaction_poster(settings) as post:
 
-    def commit() -> None:
-        request = FhirRequest("POST", "", [], {"prefer": "return=minimal"},
-                              merge_bundles(pending))
-        run_in_transaction(engine,
-                           lambda conn: dispatch(Repository(conn, services, ctx), request))
-        for _ in pending:
-            on_patient()
-        pending.clear()
+        def flush() -> None:
+            post(merge_bundles(pending))
+            for _ in pending:
+                on_patient()
+            pending.clear()
 
-    try:
         for bundle in generate_population(patients=patients, seed=seed,
                                           personnummer=numbers):
             pending.append(bundle)
             n_res += count_resources(bundle)
             n_pat += 1
             if len(pending) >= per_transaction:
-                commit()
+                flush()
         if pending:
-            commit()
-    finally:
-        engine.dispose()
+            flush()
     return LoadStats(n_pat, n_res, time.perf_counter() - start)

@@ -101,15 +101,9 @@ def region_bundle() -> dict[str, Any]:
     # One physician works on two wards: at sign-in they choose the assignment.
     b.assignments.append(Assignment("MED1-physician", "ward-org/GER2", "physician"))
     for code, name, municipality in PRIMARY_CARE:
-        for profession in ("physician", "registered-nurse"):
-            b.assignments.append(Assignment(f"{code}-{profession}", f"primary/{code}",
-                                            profession))
-        hsa = f"{REGION_HSA[:13]}{code}"
-        b.add(f"primary/{code}", {
-            "resourceType": "Organization", "identifier": _hsa(hsa), "active": True,
-            "type": _org_type("primary-care"), "name": name, "partOf": {"reference": region},
-            "extension": [{"url": MUNICIPALITY_CODE_SYSTEM, "valueString": municipality}]},
-            hsa)
+        _care_unit(b, f"primary/{code}", f"{REGION_HSA[:13]}{code}", "primary-care", name,
+                   region, ("physician", "registered-nurse"), code,
+                   extension=[{"url": MUNICIPALITY_CODE_SYSTEM, "valueString": municipality}])
     for code, name in MUNICIPALITIES:
         hsa = f"SE0000{code}0000-K{code}"
         municipality = b.add(f"municipality/{code}", {
@@ -119,27 +113,30 @@ def region_bundle() -> dict[str, Any]:
             "extension": [{"url": OPTION_EXTENSION, "valueCode": o}
                           for o in options_for(code)]}, hsa)
         if "3" in options_for(code):
-            home_hsa = f"{hsa}-HSV"
-            b.add(f"home-care/{code}", {
-                "resourceType": "Organization", "identifier": _hsa(home_hsa),
-                "active": True, "type": _org_type("care-unit"),
-                "name": f"Hemsjukvården {name}", "partOf": {"reference": municipality}},
-                home_hsa)
-            for profession in ("registered-nurse", "assistant-nurse", "physiotherapist"):
-                b.assignments.append(Assignment(f"{code}-home-{profession}",
-                                                f"home-care/{code}", profession))
+            _care_unit(b, f"home-care/{code}", f"{hsa}-HSV", "care-unit",
+                       f"Hemsjukvården {name}", municipality,
+                       ("registered-nurse", "assistant-nurse", "physiotherapist"),
+                       f"{code}-home")
         if "2" in options_for(code):
-            for profession in ("school-nurse", "school-physician"):
-                b.assignments.append(Assignment(f"{code}-{profession}",
-                                                f"school-health/{code}", profession))
-            school_hsa = f"{hsa}-EH"
-            b.add(f"school-health/{code}", {
-                "resourceType": "Organization", "identifier": _hsa(school_hsa),
-                "active": True, "type": _org_type("school-health"),
-                "name": f"Elevhälsan {name}", "partOf": {"reference": municipality}},
-                school_hsa)
+            _care_unit(b, f"school-health/{code}", f"{hsa}-EH", "school-health",
+                       f"Elevhälsan {name}", municipality,
+                       ("school-nurse", "school-physician"), code)
     _staff(b)
     return {"resourceType": "Bundle", "type": "transaction", "entry": b.entries}
+
+
+def _care_unit(b: _Builder, key: str, hsa: str, type_code: str, name: str, parent: str,
+               professions: tuple[str, ...], person_prefix: str,
+               extension: list[dict[str, Any]] | None = None) -> str:
+    """A care unit's Organization under `parent`, with one staff member per profession."""
+    unit: dict[str, Any] = {"resourceType": "Organization", "identifier": _hsa(hsa),
+                            "active": True, "type": _org_type(type_code), "name": name,
+                            "partOf": {"reference": parent}}
+    if extension:
+        unit["extension"] = extension
+    for profession in professions:
+        b.assignments.append(Assignment(f"{person_prefix}-{profession}", key, profession))
+    return b.add(key, unit, hsa)
 
 
 def _staff(b: _Builder) -> None:
@@ -158,13 +155,8 @@ def _staff(b: _Builder) -> None:
 def _ward(b: _Builder, hospital_hsa: str, code: str, name: str, beds: int,
           hospital_org: str, hospital_loc: str) -> None:
     hsa = f"{hospital_hsa}-{code}"
-    for profession in WARD_PROFESSIONS:
-        b.assignments.append(Assignment(f"{code}-{profession}", f"ward-org/{code}",
-                                        profession))
-    unit = b.add(f"ward-org/{code}", {
-        "resourceType": "Organization", "identifier": _hsa(hsa), "active": True,
-        "type": _org_type("care-unit"), "name": name, "partOf": {"reference": hospital_org}},
-        hsa)
+    unit = _care_unit(b, f"ward-org/{code}", hsa, "care-unit", name, hospital_org,
+                      WARD_PROFESSIONS, code)
     ward = b.add(f"ward-loc/{code}", {
         "resourceType": "Location", "identifier": _hsa(f"{hsa}-L"), "status": "active",
         "name": name, "mode": "instance",

@@ -17,7 +17,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     from vardnav.db.engine import make_engine
 
     engine = make_engine(url)  # creates the SQLite directory if needed

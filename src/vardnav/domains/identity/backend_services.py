@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select
 from vardnav.domains.identity.apps import get_app
 from vardnav.domains.identity.keys import KeyStore
 from vardnav.domains.identity.models import used_assertion
+from vardnav.domains.identity.principal import principal_claims
 from vardnav.domains.identity.scopes import parse_scope
 from vardnav.domains.identity.tokens import mint
 
@@ -58,7 +59,8 @@ def client_credentials(conn: Connection, form: dict[str, str], *, store: KeyStor
         raise OAuthError("invalid_scope", "Ask for system scopes this client is registered "
                          f"for: {' '.join(app.scopes)}")
     token = mint(store, issuer=issuer, audience=audience, subject=f"system:{app.client_id}",
-                 scopes=granted, ttl_seconds=ttl_seconds, claims={"client_id": app.client_id})
+                 scopes=granted, ttl_seconds=ttl_seconds,
+                 claims=principal_claims(kind="system", client_id=app.client_id))
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl_seconds,
             "scope": " ".join(granted)}
 

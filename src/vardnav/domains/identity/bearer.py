@@ -1,0 +1,48 @@
+"""The resource-server side: turn an `Authorization: Bearer` header into a principal.
+
+Signature, issuer, audience and lifetime are checked by `tokens.validate`; a revoked token id
+(see `revocation`) is refused too. Every failure is `Unauthorized` (401 with a
+`WWW-Authenticate` challenge, RFC 6750).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vardnav.domains.identity.keys import KeyStore
+from vardnav.domains.identity.principal import Principal, from_claims
+from vardnav.domains.identity.tokens import validate
+from vardnav.errors import Unauthorized
+
+REALM = "vardnav"
+
+
+class BearerAuthenticator:
+    def __init__(self, store: KeyStore, *, issuer: str, audience: str,
+                 is_revoked: Callable[[str], bool] | None = None) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.audience = audience
+        self.is_revoked = is_revoked or (lambda _jti: False)
+
+    def principal(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("An access token is required: send 'Authorization: Bearer "
+                               "<token>' (see /.well-known/smart-configuration)")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use the Bearer scheme: 'Authorization: Bearer <token>'")
+        claims = validate(self.store, token.strip(), issuer=self.issuer,
+                          audience=self.audience)
+        principal = from_claims(claims)
+        if principal.token_id and self.is_revoked(principal.token_id):
+            raise Unauthorized("The access token has been revoked")
+        return principal
+
+
+def challenge(error: Unauthorized, *, token_sent: bool) -> str:
+    """The WWW-Authenticate value: no error code when no token was sent (RFC 6750 §3.1)."""
+    if not token_sent:
+        return f'Bearer realm="{REALM}"'
+    description = error.message.replace('"', "'").replace("\\", "/")
+    return f'Bearer realm="{REALM}", error="invalid_token", error_description="{description}"'

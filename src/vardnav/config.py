@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 3600
     # Threads per server process that run database work (see main.lifespan).
     db_threads: int = 4
+    # Sign-in (domains/identity/signin). Guardians see a child's record only while the child
+    # is younger than this: 1177 practice, where a guardian's e-access ends at 13 because the
+    # child's own integrity then weighs in (and the child may soon use e-services itself).
+    guardian_access_max_age: int = 13
+    # Send the session cookie only over HTTPS; off by default for local plain-http use.
+    secure_cookies: bool = False
+    # An external OpenID Connect identity provider for staff (SITHS eID in production);
+    # unset means password sign-in only. The HSA-id is read from the `oidc_hsa_claim` claim.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_hsa_claim: str = "hsa_id"
 
 
 def get_settings() -> Settings:

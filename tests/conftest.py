@@ -16,6 +16,10 @@ from sqlalchemy import Engine, delete
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.migrate import upgrade
+from vardnav.domains.identity.keys import KeyStore
+from vardnav.domains.identity.principal import principal_claims
+from vardnav.domains.identity.scope_policy import ScopePolicy
+from vardnav.domains.identity.tokens import mint
 from vardnav.fhir.hooks import AllowAllPolicy, MemoryAuditSink
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
@@ -82,15 +86,43 @@ def audit() -> MemoryAuditSink:
 
 @pytest.fixture
 def services(shared_services: EngineServices, audit: MemoryAuditSink) -> EngineServices:
-    return EngineServices(shared_services.registry, shared_services.validator,
-                          AllowAllPolicy(), audit, default_page_size=50, max_page_size=1000)
+    registry = shared_services.registry
+    return EngineServices(registry, shared_services.validator,
+                          ScopePolicy(registry, AllowAllPolicy()), audit, default_page_size=50,
+                          max_page_size=1000)
+
+
+def mint_token(settings: Settings, scopes: str = "system/*.cruds", *, kind: str = "system",
+               subject: str | None = None, ttl: int = 3600, **claims: Any) -> str:
+    """An access token as the authorisation server would mint it (claims: principal.py)."""
+    return mint(KeyStore(settings.key_dir), issuer=settings.issuer,
+                audience=settings.base_url, subject=subject or f"{kind}:test",
+                scopes=scopes.split(), ttl_seconds=ttl,
+                claims=principal_claims(kind=kind, client_id="test-client", **claims))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def authed_client(app: Any, scopes: str = "system/*.cruds", **claims: Any) -> TestClient:
+    """A TestClient of `app` sending a token minted with the app's own keys."""
+    token = mint_token(app.state.settings, scopes, **claims)
+    return TestClient(app, headers=bearer(token))
 
 
 @pytest.fixture
-def client(engine: Engine, settings: Settings, services: EngineServices) -> Iterator[TestClient]:
+def system_token(settings: Settings) -> str:
+    return mint_token(settings)
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings, services: EngineServices,
+           system_token: str) -> Iterator[TestClient]:
+    """A client of a fresh server that sends a system token with full scopes by default."""
     wipe(engine)
     app = create_app(settings, services=services, engine=engine)
-    with TestClient(app) as c:
+    with TestClient(app, headers=bearer(system_token)) as c:
         yield c
 
 

@@ -16,7 +16,7 @@ from personnummer import personnummer
 from sqlalchemy import Engine, delete, func, inspect, select, text
 from typer.testing import CliRunner, Result
 
-from conftest import TESTPERSONNUMMER
+from conftest import TESTPERSONNUMMER, authed_client
 from vardnav.cli import app
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
@@ -61,7 +61,7 @@ def db(cli_db: str) -> Iterator[Engine]:
 def api(cli_db: str, db: Engine, shared_services: EngineServices) -> Iterator[TestClient]:
     """The FHIR API over the CLI's database (services shared: building them is slow)."""
     settings = Settings(database_url=cli_db, base_url="http://testserver/fhir")
-    with TestClient(create_app(settings, services=shared_services, engine=db)) as c:
+    with authed_client(create_app(settings, services=shared_services, engine=db)) as c:
         yield c
 
 

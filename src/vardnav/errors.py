@@ -18,6 +18,7 @@ class VardnavError(Exception):
         self.message = message
         self.expression = expression or []
         self.extra_issues = issues or []
+        self.headers: dict[str, str] = {}  # e.g. WWW-Authenticate on a 401
 
     def issues(self) -> list[dict[str, Any]]:
         first: dict[str, Any] = {"severity": self.severity, "code": self.code,

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from vardnav import __version__
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
-from vardnav.errors import BadRequest, MethodNotAllowed, NotFound, VardnavError
+from vardnav.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized, VardnavError
 from vardnav.fhir.api import build_router, error_response
 from vardnav.fhir.hooks import (
     AccessPolicy,
@@ -33,13 +33,17 @@ from vardnav.fhir.validation import ResourceValidator
 
 def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
                    audit: AuditSink | None = None, engine: Any = None) -> EngineServices:
-    """Engine services; with an `engine`, the server's own SearchParameters are included."""
+    """Engine services; with an `engine`, the server's own SearchParameters are included.
+
+    Every caller's SMART scopes narrow `policy` (the rules about who may see what)."""
+    from vardnav.domains.identity.scope_policy import ScopePolicy
     from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
 
+    registry = registry_for(engine) if engine is not None else default_registry()
     return EngineServices(
-        registry=registry_for(engine) if engine is not None else default_registry(),
+        registry=registry,
         validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
-        policy=policy or AllowAllPolicy(),
+        policy=ScopePolicy(registry, inner=policy or AllowAllPolicy()),
         audit=audit or MemoryAuditSink(),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
@@ -68,14 +72,27 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.engine = engine
     app.state.services = services
 
-    def context(request: Request) -> RequestContext:
-        base = settings.base_url.rstrip("/")
-        return RequestContext(principal=None, base_url=base)
-
+    from vardnav.domains.identity.bearer import BearerAuthenticator, challenge
     from vardnav.domains.identity.keys import KeyStore
     from vardnav.domains.identity.router import build_identity_router
 
     app.state.keys = KeyStore(settings.key_dir)
+    authenticator = BearerAuthenticator(app.state.keys, issuer=settings.issuer,
+                                        audience=settings.base_url)
+    app.state.authenticator = authenticator
+    base = settings.base_url.rstrip("/")
+
+    def context(request: Request, public: bool) -> RequestContext:
+        if public:
+            return RequestContext(principal=None, base_url=base)
+        header = request.headers.get("authorization")
+        try:
+            principal = authenticator.principal(header)
+        except Unauthorized as exc:
+            exc.headers["WWW-Authenticate"] = challenge(exc, token_sent=bool(header))
+            raise
+        return RequestContext(principal=principal, base_url=base)
+
     app.include_router(build_identity_router(app.state.keys, engine, settings))
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")

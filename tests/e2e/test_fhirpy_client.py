@@ -25,7 +25,8 @@ from fhirpy import AsyncFHIRClient, SyncFHIRClient
 from fhirpy.base.exceptions import MultipleResourcesFound, OperationOutcome, ResourceNotFound
 from sqlalchemy import Engine
 
-from conftest import REPO_ROOT, TESTPERSONNUMMER, wipe
+from conftest import REPO_ROOT, TESTPERSONNUMMER, mint_token, wipe
+from vardnav.config import Settings
 
 PNR_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 LOINC = "http://loinc.org"
@@ -50,14 +51,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def _start(db_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(db_url: str, log_path: Path, key_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start uvicorn on a free port and wait for /fhir/metadata; retry if the port was taken
     between choosing it and binding it."""
     last_log = ""
     for _attempt in range(3):
         port = _free_port()
         base = f"http://127.0.0.1:{port}/fhir"
-        env = {**os.environ, "VARDNAV_DATABASE_URL": db_url, "VARDNAV_BASE_URL": base}
+        env = {**os.environ, "VARDNAV_DATABASE_URL": db_url, "VARDNAV_BASE_URL": base,
+               "VARDNAV_KEY_DIR": str(key_dir)}
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "vardnav.main:create_app", "--factory",
@@ -79,18 +81,31 @@ def _start(db_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, base = _start(db_url, tmp_path_factory.mktemp("uvicorn") / "server.log")
+def server_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-keys")
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory,
+           server_keys: Path) -> Iterator[str]:
+    proc, base = _start(db_url, tmp_path_factory.mktemp("uvicorn") / "server.log",
+                        server_keys)
     try:
         yield base
     finally:
         _stop(proc)
 
 
+@pytest.fixture(scope="module")
+def auth(server: str, server_keys: Path) -> str:
+    """The Authorization header value: a system token from the server's own keys."""
+    return "Bearer " + mint_token(Settings(key_dir=server_keys, base_url=server))
+
+
 @pytest.fixture
-def fc(server: str, engine: Engine) -> SyncFHIRClient:
+def fc(server: str, auth: str, engine: Engine) -> SyncFHIRClient:
     wipe(engine)
-    return SyncFHIRClient(server)
+    return SyncFHIRClient(server, authorization=auth)
 
 
 @pytest.fixture(scope="module")
@@ -291,9 +306,9 @@ def test_transaction_bundle(fc: SyncFHIRClient, pnrs: list[str]) -> None:
     assert fc.resources("Observation").count() == 2
 
 
-def test_conditional_create(fc: SyncFHIRClient, server: str, pnrs: list[str]) -> None:
+def test_conditional_create(fc: SyncFHIRClient, server: str, auth: str, pnrs: list[str]) -> None:
     pnr = pnrs[2]
-    cond = SyncFHIRClient(server,
+    cond = SyncFHIRClient(server, authorization=auth,
                           extra_headers={"If-None-Exist": f"identifier={PNR_SYSTEM}|{pnr}"})
     # Resources built by `cond` are saved through it, so each POST carries the header.
     first = pnr_patient(cond, pnr, family="Hägglund").save()
@@ -306,7 +321,8 @@ def test_conditional_create(fc: SyncFHIRClient, server: str, pnrs: list[str]) ->
     # Two matches: 412, which fhirpy reports as MultipleResourcesFound.
     for given in ("Nils", "Olle"):
         fc.resource("Patient", name=[{"family": "Dubbel", "given": [given]}]).save()
-    ambiguous = SyncFHIRClient(server, extra_headers={"If-None-Exist": "family=Dubbel"})
+    ambiguous = SyncFHIRClient(server, authorization=auth,
+                               extra_headers={"If-None-Exist": "family=Dubbel"})
     with pytest.raises(MultipleResourcesFound) as err:
         ambiguous.resource("Patient", name=[{"family": "Dubbel"}]).save()
     assert json.loads(str(err.value))["issue"][0]["code"] == "multiple-matches"
@@ -325,7 +341,8 @@ def test_fhirpy_get_or_create_does_not_duplicate(fc: SyncFHIRClient,
     assert (second.id, created_again) == (first.id, False)
 
 
-def test_delete_then_read_is_resource_not_found(fc: SyncFHIRClient, server: str) -> None:
+def test_delete_then_read_is_resource_not_found(fc: SyncFHIRClient, server: str,
+                                                auth: str) -> None:
     p = fc.resource("Patient", name=[{"family": "Strömberg"}]).save()
     deleted = p.delete()
     assert deleted["resourceType"] == "OperationOutcome"
@@ -333,7 +350,9 @@ def test_delete_then_read_is_resource_not_found(fc: SyncFHIRClient, server: str)
     with pytest.raises(ResourceNotFound) as gone:
         fc.get("Patient", p.id)
     assert outcome_of(gone.value)["issue"][0]["code"] == "deleted"
-    assert requests.get(f"{server}/Patient/{p.id}", timeout=10).status_code == 410
+    gone_status = requests.get(f"{server}/Patient/{p.id}", timeout=10,
+                               headers={"Authorization": auth}).status_code
+    assert gone_status == 410
     with pytest.raises(ResourceNotFound):
         fc.reference("Patient", p.id).to_resource()
     assert fc.resources("Patient").search(family="stromberg").fetch() == []
@@ -350,7 +369,7 @@ def test_delete_then_read_is_resource_not_found(fc: SyncFHIRClient, server: str)
 
 
 def test_validation_errors_are_operation_outcomes(fc: SyncFHIRClient, server: str,
-                                                  pnrs: list[str]) -> None:
+                                                  auth: str, pnrs: list[str]) -> None:
     pnr = pnrs[4]
     bad_check_digit = pnr[:-1] + str((int(pnr[-1]) + 1) % 10)
     with pytest.raises(OperationOutcome) as err:
@@ -375,7 +394,7 @@ def test_validation_errors_are_operation_outcomes(fc: SyncFHIRClient, server: st
     r = requests.post(f"{server}/Patient", timeout=10,
                       json={"resourceType": "Patient",
                             "identifier": [{"system": PNR_SYSTEM, "value": bad_check_digit}]},
-                      headers={"Content-Type": "application/fhir+json"})
+                      headers={"Content-Type": "application/fhir+json", "Authorization": auth})
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/fhir+json")
     assert r.json()["resourceType"] == "OperationOutcome"
@@ -387,11 +406,11 @@ def test_validation_errors_are_operation_outcomes(fc: SyncFHIRClient, server: st
     assert fc.resources("Patient").count() == 0  # nothing invalid was stored
 
 
-def test_async_client(server: str, engine: Engine, pnrs: list[str]) -> None:
+def test_async_client(server: str, auth: str, engine: Engine, pnrs: list[str]) -> None:
     wipe(engine)
 
     async def scenario() -> None:
-        ac = AsyncFHIRClient(server)
+        ac = AsyncFHIRClient(server, authorization=auth)
         # Concurrent writes: the server must serialise them (SQLite has one writer).
         patients = await asyncio.gather(*(
             pnr_patient(ac, pnr, family=f"Åkesson{i}").save()

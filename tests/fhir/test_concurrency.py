@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from conftest import FHIR_JSON, patient, wipe
+from conftest import FHIR_JSON, authed_client, patient, wipe
 from vardnav.config import Settings
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.main import create_app
@@ -40,7 +40,7 @@ def in_parallel(app: FastAPI, n: int, work: Callable[[TestClient, int], T]) -> l
     barrier = threading.Barrier(n)
 
     def run(index: int) -> T:
-        with TestClient(app) as client:
+        with authed_client(app) as client:
             barrier.wait(timeout=30)
             return work(client, index)
 
@@ -67,7 +67,7 @@ def marker(entry_or_resource: dict[str, Any]) -> str:
 
 def test_parallel_updates_without_if_match_lose_nothing(app: FastAPI) -> None:
     per_thread = 10
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         r = c.put("/fhir/Patient/shared", json=patient(id="shared", given="start"),
                   headers=FHIR_JSON)
         assert r.status_code == 201, r.text
@@ -87,7 +87,7 @@ def test_parallel_updates_without_if_match_lose_nothing(app: FastAPI) -> None:
     # Every PUT got its own version, and together they are exactly 2..81.
     assert sorted(v for _, v, _ in results) == list(range(2, total + 2))
 
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         current = c.get("/fhir/Patient/shared").json()
         assert current["meta"]["versionId"] == str(1 + total)
         hist = history(c, "Patient/shared")
@@ -107,7 +107,7 @@ def test_parallel_updates_without_if_match_lose_nothing(app: FastAPI) -> None:
 
 def test_parallel_if_match_updates_never_both_win(app: FastAPI) -> None:
     attempts = 10
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         r = c.put("/fhir/Patient/guarded", json=patient(id="guarded", given="start"),
                   headers=FHIR_JSON)
         assert r.status_code == 201, r.text
@@ -135,7 +135,7 @@ def test_parallel_if_match_updates_never_both_win(app: FastAPI) -> None:
     assert len({new for _, new, _ in wins}) == len(wins)
     assert sorted(new for _, new, _ in wins) == list(range(2, len(wins) + 2))
 
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         current = c.get("/fhir/Patient/guarded").json()
         assert current["meta"]["versionId"] == str(1 + len(wins))
         hist = history(c, "Patient/guarded")
@@ -160,7 +160,7 @@ def test_parallel_update_as_create_of_one_new_id(app: FastAPI) -> None:
 
     # Both threads race for every id: a barrier lines them up for each one.
     per_thread = in_parallel(app, 2, work)
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         for n in range(rounds):
             pair = sorted((per_thread[0][n], per_thread[1][n]))
             # One creates version 1 (201), the other updates it to version 2 (200).
@@ -172,7 +172,7 @@ def test_parallel_update_as_create_of_one_new_id(app: FastAPI) -> None:
 
 
 def test_parallel_creates_and_deletes_of_one_id_keep_a_consistent_history(app: FastAPI) -> None:
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         assert c.put("/fhir/Patient/flip", json=patient(id="flip"),
                      headers=FHIR_JSON).status_code == 201
 
@@ -189,7 +189,7 @@ def test_parallel_creates_and_deletes_of_one_id_keep_a_consistent_history(app: F
 
     statuses = Counter(s for chunk in in_parallel(app, 4, work) for s in chunk)
     assert set(statuses) <= {200, 201, 204}, statuses
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         hist = history(c, "Patient/flip")
         versions = sorted(int(e["response"]["etag"][3:-1]) for e in hist["entry"])
         assert versions == list(range(1, len(versions) + 1))
@@ -223,7 +223,7 @@ def test_parallel_conditional_creates_with_one_if_none_exist(app: FastAPI,
         return out
 
     per_thread = in_parallel(app, THREADS, work)
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         for n in range(rounds):
             answers = [per_thread[k][n] for k in range(THREADS)]
             assert {s for s, _ in answers} <= {200, 201}, answers
@@ -247,7 +247,7 @@ def test_parallel_conditional_updates_with_one_criteria(app: FastAPI) -> None:
     answers = in_parallel(app, THREADS, work)
     assert Counter(s for s, _ in answers) == {201: 1, 200: THREADS - 1}, answers
     assert sorted(v for _, v in answers) == list(range(1, THREADS + 1))
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         stored = c.get("/fhir/Patient", params={"identifier": "urn:test:cu|one"}).json()
         assert stored["total"] == 1
         assert stored["entry"][0]["resource"]["meta"]["versionId"] == str(THREADS)
@@ -269,6 +269,6 @@ def test_parallel_transactions_with_one_conditional_create(app: FastAPI) -> None
 
     statuses = Counter(s[:3] for chunk in in_parallel(app, THREADS, work) for s in chunk)
     assert statuses == {"201": 1, "200": THREADS - 1}, statuses
-    with TestClient(app) as c:
+    with authed_client(app) as c:
         stored = c.get("/fhir/Patient", params={"identifier": "urn:test:tx|one"}).json()
         assert stored["total"] == 1

@@ -3,10 +3,9 @@ before it existed are found once `reindex` has run."""
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from conftest import Fhir, patient, wipe
+from conftest import Fhir, authed_client, patient, wipe
 from vardnav.config import Settings
 from vardnav.fhir.storage.reindex import count_current, reindex_all
 from vardnav.main import create_app
@@ -22,7 +21,7 @@ def _with_municipality(code: str) -> dict:
 def test_custom_parameter_needs_reindex_for_old_data(engine: Engine,
                                                      settings: Settings) -> None:
     wipe(engine)
-    before = Fhir(TestClient(create_app(settings, engine=engine)))
+    before = Fhir(authed_client(create_app(settings, engine=engine)))
     goteborg = before.create(_with_municipality("1480"))
     before.create(_with_municipality("1490"))
     before.create({"resourceType": "SearchParameter", "url": "http://vardnav.se/fhir/SP/muni",
@@ -32,7 +31,7 @@ def test_custom_parameter_needs_reindex_for_old_data(engine: Engine,
     unknown = before.get("Patient?municipality=1480")  # not known until restart
     assert any(e["search"]["mode"] == "outcome" for e in unknown["entry"])
 
-    after = Fhir(TestClient(create_app(settings, engine=engine)))  # "restart"
+    after = Fhir(authed_client(create_app(settings, engine=engine)))  # "restart"
     assert after.search_ids("Patient?municipality=1480") == []  # known, not yet indexed
     fresh = after.create(_with_municipality("1480"))
     assert after.search_ids("Patient?municipality=1480") == [fresh["id"]]

@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import ColumnElement, Engine, Table
 
-from conftest import FHIR_JSON, Fhir, observation, patient, wipe
+from conftest import FHIR_JSON, Fhir, authed_client, observation, patient, wipe
 from vardnav.config import Settings
 from vardnav.errors import Forbidden
 from vardnav.fhir.hooks import MemoryAuditSink, RequestContext
@@ -54,7 +53,7 @@ def guarded(engine: Engine, settings: Settings, shared_services: EngineServices,
     wipe(engine)
     services = EngineServices(shared_services.registry, shared_services.validator, policy,
                               audit)
-    return Fhir(TestClient(create_app(settings, services=services, engine=engine)))
+    return Fhir(authed_client(create_app(settings, services=services, engine=engine)))
 
 
 def _seed(f: Fhir) -> tuple[dict, dict, dict]:

@@ -15,6 +15,7 @@ from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.demo.population import count_resources, generate_population, load_test_personnummer
+from vardnav.domains.identity.principal import SERVER
 from vardnav.fhir.hooks import RequestContext
 from vardnav.fhir.http_types import FhirRequest
 from vardnav.fhir.router import dispatch
@@ -52,7 +53,7 @@ def _transaction_poster(settings: Settings) -> Iterator[Callable[[dict], None]]:
 
     engine = make_engine(settings.database_url)
     services = build_services(settings, engine=engine)
-    ctx = RequestContext(principal="system:demo", base_url=settings.base_url.rstrip("/"))
+    ctx = RequestContext(principal=SERVER, base_url=settings.base_url.rstrip("/"))
 
     def post(bundle: dict) -> None:
         request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)

@@ -36,7 +36,9 @@ PATCH_TYPES = ("application/json-patch+json",)
 FORM = "application/x-www-form-urlencoded"
 READ_METHODS = {"GET", "HEAD"}
 
-ContextFactory = Callable[[Request], RequestContext]
+# Builds the caller's context (authenticating them); `public=True` for paths anyone may read.
+ContextFactory = Callable[[Request, bool], RequestContext]
+PUBLIC_PATHS = {"metadata"}
 
 
 def render(response: FhirResponse) -> Response:
@@ -47,7 +49,7 @@ def render(response: FhirResponse) -> Response:
 
 
 def error_response(exc: VardnavError) -> Response:
-    return render(FhirResponse(exc.status, exc.outcome()))
+    return render(FhirResponse(exc.status, exc.outcome(), dict(exc.headers)))
 
 
 def build_router(engine: Engine, services: EngineServices, *, max_body_bytes: int,
@@ -57,7 +59,8 @@ def build_router(engine: Engine, services: EngineServices, *, max_body_bytes: in
     async def handle(request: Request, path: str) -> Response:
         try:
             fhir_req = await _to_fhir_request(request, path, max_body_bytes)
-            ctx = context_factory(request)
+            ctx = context_factory(request, fhir_req.method == "GET"
+                                  and fhir_req.path in PUBLIC_PATHS)
             # POST _search and bundles count as writes: simpler than inspecting them.
             write = fhir_req.method not in READ_METHODS
 

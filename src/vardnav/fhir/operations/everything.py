@@ -6,17 +6,15 @@ lookup is one pass over the reference index, filtered by the access policy.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from sqlalchemy import select
 
 from vardnav.errors import BadRequest
-from vardnav.fhir import definitions
+from vardnav.fhir.compartment import compartment_hashes
 from vardnav.fhir.datetimes import DateFormatError, parse_range
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
 from vardnav.fhir.search.paging import page_links
-from vardnav.fhir.search.registry import SearchRegistry
 from vardnav.fhir.search.request import parse_int
 from vardnav.fhir.storage.repository import Repository
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
@@ -36,18 +34,6 @@ DEFINITION: dict[str, Any] = {
     ],
 }
 MAX_RESULTS = 10_000
-
-
-@cache
-def compartment_hashes(registry: SearchRegistry) -> dict[str, list[int]]:
-    """Resource type → param hashes that put a resource in a Patient's compartment."""
-    out: dict[str, list[int]] = {}
-    for rtype, params in definitions.load().patient_compartment.items():
-        hashes = [p.param_hash for name in params
-                  if (p := registry.get(rtype, name)) is not None and p.type == "reference"]
-        if hashes:
-            out[rtype] = hashes
-    return out
 
 
 def handle(repo: Repository, req: FhirRequest, rtype: str | None,

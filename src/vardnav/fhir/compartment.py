@@ -1,0 +1,75 @@
+"""The Patient compartment (official CompartmentDefinition-patient): which resources belong
+to one patient, as SQL over the reference index and as a check on a resource body.
+
+Used by `$everything` and by access policies that confine a caller to one patient.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy.sql import FromClause
+
+from vardnav.fhir import definitions
+from vardnav.fhir.search.registry import SearchRegistry
+from vardnav.fhir.storage.tables import INDEX_TABLES
+
+
+@cache
+def compartment_hashes(registry: SearchRegistry) -> dict[str, list[int]]:
+    """Resource type → param hashes that put a resource in a Patient's compartment."""
+    out: dict[str, list[int]] = {}
+    for rtype, params in definitions.load().patient_compartment.items():
+        hashes = [p.param_hash for name in params
+                  if (p := registry.get(rtype, name)) is not None and p.type == "reference"]
+        if hashes:
+            out[rtype] = hashes
+    return out
+
+
+def in_patient_compartment(registry: SearchRegistry, table: FromClause, patient_id: str,
+                           types: set[str] | None) -> ColumnElement[bool]:
+    """SQL: the row of `table` (the resource table or an alias) is the patient or in the
+    patient's compartment; with `types`, only resources of those types qualify."""
+    ref = INDEX_TABLES["reference"]
+    per_type = {t: h for t, h in compartment_hashes(registry).items()
+                if types is None or t in types}
+    hashes = [h for hs in per_type.values() for h in hs]
+    conditions: list[ColumnElement[bool]] = []
+    if types is None or "Patient" in types:
+        conditions.append(and_(table.c.resource_type == "Patient",
+                               table.c.fhir_id == patient_id))
+    if hashes:
+        # Hashes are per (type, parameter), so one IN list serves every type at once.
+        conditions.append(exists(select(ref.c.rid).where(
+            ref.c.rid == table.c.rid, ref.c.param_hash.in_(hashes),
+            ref.c.target_type == "Patient", ref.c.target_id == patient_id)))
+    return or_(*conditions) if conditions else false()
+
+
+def resource_in_compartment(registry: SearchRegistry, content: dict[str, Any],
+                            patient_id: str) -> bool:
+    """Whether a resource body is the patient or names the patient in a compartment param."""
+    rtype = content.get("resourceType")
+    if rtype == "Patient":
+        return content.get("id") == patient_id
+    wanted = {f"Patient/{patient_id}"}
+    for name in definitions.load().patient_compartment.get(str(rtype), []):
+        param = registry.get(str(rtype), name)
+        if param is None or param.type != "reference":
+            continue
+        for value in param.evaluate(content):
+            ref = value.get("reference") if isinstance(value, dict) else None
+            if isinstance(ref, str) and _relative(ref) in wanted:
+                return True
+    return False
+
+
+def _relative(reference: str) -> str:
+    """`http://host/fhir/Patient/1` and `Patient/1/_history/2` both name `Patient/1`."""
+    parts = reference.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:])

@@ -1,0 +1,98 @@
+"""The FHIR API answers patient data only to a caller with a valid access token: anything
+else is 401 with a WWW-Authenticate challenge and an OperationOutcome, never data."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import Fhir, bearer, mint_token, patient
+from vardnav.config import Settings
+from vardnav.domains.identity.keys import KeyStore
+from vardnav.domains.identity.principal import principal_claims
+from vardnav.domains.identity.tokens import mint
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _anonymous(client: TestClient, path: str, **headers: str):
+    """The request without the fixture's default token."""
+    saved = client.headers.pop("Authorization", None)
+    try:
+        return client.get(path, headers=headers)
+    finally:
+        if saved is not None:
+            client.headers["Authorization"] = saved
+
+
+def _assert_401(response, *, with_error: bool) -> None:
+    assert response.status_code == 401, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == "login"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="vardnav"')
+    assert ('error="invalid_token"' in challenge) is with_error
+
+
+@pytest.fixture
+def stored(fhir: Fhir) -> str:
+    return fhir.create(patient())["id"]
+
+
+def test_no_token_is_401_with_challenge(client: TestClient, stored: str) -> None:
+    for path in (f"/fhir/Patient/{stored}", "/fhir/Patient", "/fhir/_history",
+                 f"/fhir/Patient/{stored}/$everything"):
+        _assert_401(_anonymous(client, path), with_error=False)
+    r = _anonymous(client, "/fhir/Patient", Authorization="Basic dXNlcjpwYXNz")
+    _assert_401(r, with_error=True)
+
+
+def test_capability_statement_is_public(client: TestClient) -> None:
+    r = _anonymous(client, "/fhir/metadata")
+    assert r.status_code == 200 and r.json()["resourceType"] == "CapabilityStatement"
+
+
+@pytest.mark.parametrize("case", ["expired", "wrong_audience", "wrong_issuer", "other_key",
+                                  "alg_none", "tampered", "garbage", "no_kind"])
+def test_bad_tokens_are_refused(client: TestClient, settings: Settings, tmp_path: Path,
+                                stored: str, case: str) -> None:
+    store = KeyStore(settings.key_dir)
+    good = mint_token(settings, "user/*.rs", kind="staff", subject="SE2321000131-P00001")
+    claims = principal_claims(kind="system", client_id="x")
+    token = {
+        "expired": lambda: mint_token(settings, ttl=-120),
+        "wrong_audience": lambda: mint(store, issuer=settings.issuer, audience="https://else",
+                                       subject="s", scopes=["system/*.rs"], ttl_seconds=60,
+                                       claims=claims),
+        "wrong_issuer": lambda: mint(store, issuer="https://evil", audience=settings.base_url,
+                                     subject="s", scopes=["system/*.rs"], ttl_seconds=60,
+                                     claims=claims),
+        "other_key": lambda: mint(KeyStore(tmp_path / "other"), issuer=settings.issuer,
+                                  audience=settings.base_url, subject="s",
+                                  scopes=["system/*.rs"], ttl_seconds=60, claims=claims),
+        "alg_none": lambda: ".".join([_b64({"alg": "none", "typ": "JWT"}),
+                                      good.split(".")[1], ""]),
+        "tampered": lambda: ".".join([good.split(".")[0], _b64({
+            **json.loads(base64.urlsafe_b64decode(good.split(".")[1] + "==")),
+            "scope": "system/*.cruds"}), good.split(".")[2]]),
+        "garbage": lambda: "not.a.token",
+        "no_kind": lambda: mint(store, issuer=settings.issuer, audience=settings.base_url,
+                                subject="s", scopes=["system/*.rs"], ttl_seconds=60),
+    }[case]()
+    r = client.get(f"/fhir/Patient/{stored}", headers=bearer(token))
+    _assert_401(r, with_error=True)
+    assert "Andersson" not in r.text
+
+
+def test_valid_token_reads(client: TestClient, settings: Settings, stored: str) -> None:
+    token = mint_token(settings, "user/Patient.rs", kind="staff", subject="SE2321000131-P1",
+                       unit="SE2321000131-E1", role="physician")
+    r = client.get(f"/fhir/Patient/{stored}", headers=bearer(token))
+    assert r.status_code == 200 and r.json()["id"] == stored

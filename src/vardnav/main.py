@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         return RequestContext(principal=principal, base_url=base)
 
     app.include_router(build_identity_router(app.state.keys, engine, settings))
+    from vardnav.domains.identity.signin.router import build_signin_router
+    app.include_router(build_signin_router(engine, services, settings))
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")
 

@@ -16,7 +16,9 @@ from sqlalchemy import Engine, delete
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.migrate import upgrade
+from vardnav.domains.identity.directory import OrganizationDirectory
 from vardnav.domains.identity.keys import KeyStore
+from vardnav.domains.identity.options_policy import OptionsPolicy
 from vardnav.domains.identity.principal import principal_claims
 from vardnav.domains.identity.scope_policy import ScopePolicy
 from vardnav.domains.identity.tokens import mint
@@ -85,11 +87,14 @@ def audit() -> MemoryAuditSink:
 
 
 @pytest.fixture
-def services(shared_services: EngineServices, audit: MemoryAuditSink) -> EngineServices:
+def services(shared_services: EngineServices, audit: MemoryAuditSink,
+             engine: Engine) -> EngineServices:
+    """The application's policy chain (scopes, municipality options) over allow-all."""
     registry = shared_services.registry
-    return EngineServices(registry, shared_services.validator,
-                          ScopePolicy(registry, AllowAllPolicy()), audit, default_page_size=50,
-                          max_page_size=1000)
+    policy = ScopePolicy(registry, OptionsPolicy(OrganizationDirectory(engine),
+                                                 AllowAllPolicy()))
+    return EngineServices(registry, shared_services.validator, policy, audit,
+                          default_page_size=50, max_page_size=1000)
 
 
 def mint_token(settings: Settings, scopes: str = "system/*.cruds", *, kind: str = "system",

@@ -35,15 +35,21 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
                    audit: AuditSink | None = None, engine: Any = None) -> EngineServices:
     """Engine services; with an `engine`, the server's own SearchParameters are included.
 
-    Every caller's SMART scopes narrow `policy` (the rules about who may see what)."""
+    Every caller's SMART scopes and their municipality's options narrow `policy` (the rules
+    about who may see what)."""
+    from vardnav.domains.identity.directory import OrganizationDirectory
+    from vardnav.domains.identity.options_policy import OptionsPolicy
     from vardnav.domains.identity.scope_policy import ScopePolicy
     from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
 
     registry = registry_for(engine) if engine is not None else default_registry()
+    directory = OrganizationDirectory(engine if engine is not None
+                                      else make_engine(settings.database_url))
     return EngineServices(
         registry=registry,
         validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
-        policy=ScopePolicy(registry, inner=policy or AllowAllPolicy()),
+        policy=ScopePolicy(registry, inner=OptionsPolicy(directory,
+                                                         inner=policy or AllowAllPolicy())),
         audit=audit or MemoryAuditSink(),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
@@ -75,7 +81,10 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     from vardnav.domains.identity.bearer import BearerAuthenticator, challenge
     from vardnav.domains.identity.keys import KeyStore
     from vardnav.domains.identity.router import build_identity_router
+    from vardnav.domains.identity.set_options import SET_OPTIONS
+    from vardnav.fhir.operations.registry import register_operation
 
+    register_operation(SET_OPTIONS)
     app.state.keys = KeyStore(settings.key_dir)
     authenticator = BearerAuthenticator(app.state.keys, issuer=settings.issuer,
                                         audience=settings.base_url)

@@ -96,3 +96,29 @@ def test_valid_token_reads(client: TestClient, settings: Settings, stored: str) 
                        unit="SE2321000131-E1", role="physician")
     r = client.get(f"/fhir/Patient/{stored}", headers=bearer(token))
     assert r.status_code == 200 and r.json()["id"] == stored
+
+
+def test_a_verified_token_is_remembered_only_until_it_expires(settings: Settings) -> None:
+    from vardnav.domains.identity.bearer import BearerAuthenticator
+    from vardnav.errors import Unauthorized
+
+    now = [1_900_000_000.0]
+    auth = BearerAuthenticator(KeyStore(settings.key_dir), issuer=settings.issuer,
+                               audience=settings.base_url, clock=lambda: now[0],
+                               is_revoked=lambda jti: jti == "revoked-id")
+    store = KeyStore(settings.key_dir)
+    token = mint(store, issuer=settings.issuer, audience=settings.base_url, subject="s",
+                 scopes=["system/*.rs"], ttl_seconds=60, now=now[0],
+                 claims=principal_claims(kind="system", client_id="c"))
+    assert auth.principal(f"Bearer {token}").kind == "system"
+    now[0] += 30
+    assert auth.principal(f"Bearer {token}").kind == "system"  # from the cache
+    now[0] += 120  # past exp and the clock skew allowance
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.principal(f"Bearer {token}")
+    revoked = mint(store, issuer=settings.issuer, audience=settings.base_url, subject="s",
+                   scopes=["system/*.rs"], ttl_seconds=60, now=now[0],
+                   claims={**principal_claims(kind="system", client_id="c"),
+                           "jti": "revoked-id"})
+    with pytest.raises(Unauthorized, match="revoked"):
+        auth.principal(f"Bearer {revoked}")

@@ -31,6 +31,11 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+def register_operation(op: Operation) -> None:
+    """Add an operation defined outside the engine (a domain's); idempotent by name."""
+    OPERATIONS[op.name] = op
+
+
 def invoke(repo: Repository, req: FhirRequest, parts: list[str]) -> FhirResponse:
     op_part = next(p for p in parts if p.startswith("$"))
     position = parts.index(op_part)

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vardnav.cli_clients import add as add_client
+from vardnav.cli_clients import clients
 from vardnav.config import Settings
 
 app = typer.Typer(help="Vårdnav: a FHIR R4 shared health record for a Swedish region.",
@@ -104,38 +106,12 @@ def token(user: str | None = typer.Option(None, help="The staff member's HSA-id.
     print(issued)
 
 
-apps = typer.Typer(help="Register apps and integrations (OAuth clients).",
-                  no_args_is_help=True)
+apps = typer.Typer(help="Register apps and integrations (OAuth clients); see also "
+                        "`vardnav client`.", no_args_is_help=True)
 app.add_typer(apps, name="app")
-
-
-@apps.command("register")
-def app_register(client_id: str = typer.Option(..., help="The client id (3-128 characters)."),
-                 name: str = typer.Option(..., help="A name people recognise."),
-                 kind: str = typer.Option("backend", help="backend, confidential or public."),
-                 scope: list[str] = typer.Option(..., help="Scopes the app may be granted."),
-                 jwks_file: Path | None = typer.Option(
-                     None, help="JSON Web Key Set with the app's public keys (backend)."),
-                 redirect_uri: list[str] = typer.Option(
-                     [], help="Redirect URI (interactive apps; repeatable).")) -> None:
-    """Register an OAuth client in the app registry."""
-    import json
-
-    from vardnav.db.engine import make_engine
-    from vardnav.db.unit_of_work import run_in_transaction
-    from vardnav.domains.identity.apps import register_app
-
-    jwks = json.loads(jwks_file.read_text()) if jwks_file else None
-    engine = make_engine(Settings().database_url)
-    try:
-        registered = run_in_transaction(engine, lambda conn: register_app(
-            conn, client_id=client_id, name=name, kind=kind,
-            scopes=[s for item in scope for s in item.split()],
-            redirect_uris=redirect_uri, jwks=jwks))
-    finally:
-        engine.dispose()
-    console.print(f"Registered {registered.kind} client {registered.client_id} "
-                  f"({' '.join(registered.scopes)}).")
+app.add_typer(clients, name="client")
+# `vardnav app register` is the older name of `vardnav client add`.
+apps.command("register")(add_client)
 
 
 @app.command()

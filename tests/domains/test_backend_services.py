@@ -143,12 +143,12 @@ def test_cli_registers_an_app(tmp_path, monkeypatch, client_key: RSAKey) -> None
     assert registered.jwks == {"keys": [client_key.as_dict(private=False)]}
 
 
-def test_smart_configuration_lists_what_is_built(oauth: TestClient,
-                                                 settings: Settings) -> None:
+def test_smart_configuration_advertises_backend_services(oauth: TestClient,
+                                                         settings: Settings) -> None:
     for path in ("/.well-known/smart-configuration", "/fhir/.well-known/smart-configuration"):
         conf = oauth.get(path).json()
         assert conf["token_endpoint"] == settings.issuer.rstrip("/") + "/oauth/token"
-        assert conf["grant_types_supported"] == ["client_credentials"]
-        assert "authorization_endpoint" not in conf  # not built yet: not advertised
+        assert "client_credentials" in conf["grant_types_supported"]
+        assert "private_key_jwt" in conf["token_endpoint_auth_methods_supported"]
         assert oauth.get(conf["jwks_uri"].replace(settings.issuer.rstrip("/"), "")).json()[
             "keys"]

@@ -49,7 +49,7 @@ def client_credentials(conn: Connection, form: dict[str, str], *, store: KeyStor
     if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
         raise OAuthError("invalid_request", "A signed client_assertion (private_key_jwt) is "
                          "required")
-    claims = _verified_assertion(conn, form["client_assertion"], token_url)
+    claims = verified_assertion(conn, form["client_assertion"], token_url)
     app = get_app(conn, claims["iss"])
     assert app is not None  # checked while verifying
     requested = (form.get("scope") or "").split()
@@ -65,7 +65,9 @@ def client_credentials(conn: Connection, form: dict[str, str], *, store: KeyStor
             "scope": " ".join(granted)}
 
 
-def _verified_assertion(conn: Connection, assertion: str, token_url: str) -> dict[str, Any]:
+def verified_assertion(conn: Connection, assertion: str, token_url: str, *,
+                       kinds: tuple[str, ...] = ("backend",)) -> dict[str, Any]:
+    """The claims of a valid, unused client assertion of a registered client of `kinds`."""
     def refuse(why: str) -> OAuthError:
         return OAuthError("invalid_client", why, 401)
 
@@ -76,8 +78,8 @@ def _verified_assertion(conn: Connection, assertion: str, token_url: str) -> dic
         raise refuse("The client assertion is not a signed JWT") from exc
     client_id = unverified.get("iss") if isinstance(unverified, dict) else None
     app = get_app(conn, client_id) if isinstance(client_id, str) else None
-    if app is None or app.kind != "backend" or not app.jwks:
-        raise refuse("Unknown client or not registered for backend services")
+    if app is None or app.kind not in kinds or not app.jwks:
+        raise refuse("Unknown client or not registered for private_key_jwt")
     try:
         decoded = jwt.decode(assertion, KeySet.import_key_set(app.jwks),
                              algorithms=ASSERTION_ALGORITHMS)

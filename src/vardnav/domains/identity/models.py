@@ -16,6 +16,8 @@ oauth_client = Table(
     Column("redirect_uris", JSON, nullable=False),
     Column("jwks", JSON, nullable=True),  # public keys for private_key_jwt
     Column("created", Float, nullable=False),
+    # sha256 of a generated client secret (client_secret_basic); migration 0004b.
+    Column("client_secret_hash", String(128), nullable=True),
 )
 
 used_assertion = Table(
@@ -45,3 +47,63 @@ login_failure = Table(
     Column("count", Integer, nullable=False),
 )
 
+
+# --- Authorisation-code grants (migration 0004b). Codes, launch values and refresh tokens are
+# random bearer secrets: only their sha256 is stored, so a database dump cannot replay them.
+
+oauth_launch = Table(
+    "oauth_launch", metadata,  # EHR launch context, single use, minutes long
+    Column("launch_hash", String(64), primary_key=True),
+    Column("subject", String(256), nullable=False),  # the staff member who launched the app
+    Column("patient", String(64), nullable=False),
+    Column("encounter", String(64), nullable=True),
+    Column("expires", Float, nullable=False),
+)
+
+oauth_pending_authorization = Table(
+    "oauth_pending_authorization", metadata,  # an authorize request waiting on a patient choice
+    Column("request_hash", String(64), primary_key=True),
+    Column("subject", String(256), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+
+oauth_authorization_code = Table(
+    "oauth_authorization_code", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("sign_in", JSON, nullable=False),  # who signed in, in which capacity
+    Column("context", JSON, nullable=False),  # patient, encounter, need_patient_banner
+    Column("nonce", Text, nullable=True),
+    Column("family", String(64), nullable=False),  # the grant: refresh tokens share it
+    Column("expires", Float, nullable=False),
+    Column("used", Float, nullable=True),  # kept after use to detect a replayed code
+    Column("access_jti", String(64), nullable=True),
+    Column("access_expires", Float, nullable=True),
+)
+
+oauth_refresh_token = Table(
+    "oauth_refresh_token", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("family", String(64), nullable=False, index=True),
+    Column("client_id", String(128), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("sign_in", JSON, nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("rotated", Float, nullable=True),  # replaced by a newer token of the family
+    Column("revoked", Boolean, nullable=False, default=False),
+    # The access token issued alongside, revoked with the family.
+    Column("access_jti", String(64), nullable=True),
+    Column("access_expires", Float, nullable=True),
+)
+
+revoked_token = Table(
+    "oauth_revoked_token", metadata,  # access-token ids refused until they expire anyway
+    Column("jti", String(64), primary_key=True),
+    Column("expires", Float, nullable=False),
+)

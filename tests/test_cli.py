@@ -150,7 +150,10 @@ def test_demo_loads_tagged_patients_then_if_empty_does_nothing(
     assert loaded and loaded.group(1) == "20", result.output
     region = re.search(r"Region: (\d+) organisations and locations", result.output)
     assert region, result.output
-    n_resources = int(loaded.group(2)) + int(region.group(1))
+    # Demo sign-in adds RelatedPerson links for a demo guardian (demo/accounts.py).
+    links = re.search(r"Guardianship: (\d+) RelatedPerson", result.output)
+    assert links, result.output
+    n_resources = int(loaded.group(2)) + int(region.group(1)) + int(links.group(1))
     assert n_resources > 20
 
     assert total(api, "Patient") == 20

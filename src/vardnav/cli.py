@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from vardnav.cli_clients import add as add_client
 from vardnav.cli_clients import clients
+from vardnav.cli_users import print_demo_accounts, users
 from vardnav.config import Settings
 
 app = typer.Typer(help="Vårdnav: a FHIR R4 shared health record for a Swedish region.",
@@ -76,6 +77,7 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
     console.print(f"Loaded {stats.patients} patients, {stats.resources} resources in "
                   f"{stats.seconds:.1f} s ({stats.resources / max(stats.seconds, 1e-9):.0f} "
                   f"resources/s).")
+    print_demo_accounts(settings)
 
 
 @app.command()
@@ -110,6 +112,7 @@ apps = typer.Typer(help="Register apps and integrations (OAuth clients); see als
                         "`vardnav client`.", no_args_is_help=True)
 app.add_typer(apps, name="app")
 app.add_typer(clients, name="client")
+app.add_typer(users, name="user")
 # `vardnav app register` is the older name of `vardnav client add`.
 apps.command("register")(add_client)
 

@@ -82,28 +82,45 @@ def demo(patients: int = typer.Option(2000, help="How many synthetic patients.")
 
 @app.command()
 def token(user: str | None = typer.Option(None, help="The staff member's HSA-id."),
-          unit: str | None = typer.Option(None, help="HSA-id of the care unit (assignment)."),
+          unit: str | None = typer.Option(
+              None, help="HSA-id of the care unit, if the user has several assignments."),
           system: bool = typer.Option(False, "--system",
                                       help="A system (integration) token instead."),
+          patient: str | None = typer.Option(
+              None, help="Patient id in context (for patient/ scopes)."),
           client_id: str = typer.Option("vardnav-cli", help="Client id put in the token."),
           scope: list[str] = typer.Option(..., help="Scopes, e.g. user/*.rs (repeatable).")
           ) -> None:
     """Mint an access token on the server host (for scripts and tests); the token is the
-    last line printed."""
+    last line printed. A staff token carries the assignment (unit, provider, profession)
+    read from the record, as a sign-in would."""
     from vardnav.domains.identity.keys import KeyStore
+    from vardnav.domains.identity.principal import principal_claims
+    from vardnav.domains.identity.staff_tokens import AssignmentError, staff_assignment
     from vardnav.domains.identity.tokens import mint
 
     if system == (user is not None):
         raise typer.BadParameter("Give either --user HSA-ID or --system")
     settings = Settings()
-    claims: dict[str, str] = {"client_id": client_id}
-    if unit:
-        claims["unit"] = unit
+    if user is not None:
+        try:
+            a = staff_assignment(settings, user, unit)
+        except AssignmentError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        claims = principal_claims(kind="staff", client_id=client_id, unit=a.unit_hsa,
+                                  provider=a.provider_hsa, role=a.profession,
+                                  assignment=a.assignment_id, patient=patient,
+                                  fhir_user=f"Practitioner/{a.practitioner_id}")
+        who = f"{a.name} ({user}) at {a.unit_name} as {a.profession_display}"
+    else:
+        claims = principal_claims(kind="system", client_id=client_id, patient=patient)
+        who = f"system:{client_id}"
     scopes = [s for item in scope for s in item.split()]
     issued = mint(KeyStore(settings.key_dir), issuer=settings.issuer,
                   audience=settings.base_url, subject=user or f"system:{client_id}",
                   scopes=scopes, ttl_seconds=settings.token_ttl_seconds, claims=claims)
-    console.print(f"Token for {user or 'system'} ({' '.join(scopes)}), valid "
+    console.print(f"Token for {who} ({' '.join(scopes)}), valid "
                   f"{settings.token_ttl_seconds} s:")
     print(issued)
 

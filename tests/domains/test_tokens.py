@@ -82,20 +82,58 @@ def test_jwks_endpoint_serves_public_keys(client) -> None:
     assert keys and all("d" not in k and "p" not in k for k in keys)
 
 
+def _two_assignment_physician() -> tuple[str, list[str], str]:
+    """(HSA-id, unit HSA-ids, region HSA-id) of the demo physician with two assignments."""
+    from vardnav.domains.identity.region import HSA_SYSTEM, region_bundle
+    from vardnav.domains.identity.region_data import REGION_HSA
+
+    entries = {e["fullUrl"]: e["resource"] for e in region_bundle()["entry"]}
+
+    def hsa(url: str) -> str:
+        return next(i["value"] for i in entries[url]["identifier"]
+                    if i["system"] == HSA_SYSTEM)
+
+    units: dict[str, list[str]] = {}
+    for r in entries.values():
+        if r["resourceType"] == "PractitionerRole":
+            units.setdefault(r["practitioner"]["reference"], []).append(
+                hsa(r["organization"]["reference"]))
+    person, held = next((p, u) for p, u in units.items() if len(u) == 2)
+    return hsa(person), held, REGION_HSA
+
+
 def test_cli_mints_a_token_on_the_last_line(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from vardnav.config import Settings
+    from vardnav.db.migrate import upgrade
+    from vardnav.demo.loader import load_region
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("VARDNAV_DATABASE_URL", url)
     monkeypatch.setenv("VARDNAV_KEY_DIR", str(tmp_path / "keys"))
     monkeypatch.setenv("VARDNAV_ISSUER", ISS)
     monkeypatch.setenv("VARDNAV_BASE_URL", AUD)
+    upgrade(url)
+    load_region(Settings())
+    physician, units, region = _two_assignment_physician()
     runner = CliRunner()
-    out = runner.invoke(cli, ["token", "--user", "SE2321000131-P00002", "--unit", "U9",
-                              "--scope", "user/Patient.rs user/Observation.rs"])
+    scope = ["--scope", "user/Patient.rs user/Observation.rs"]
+    ambiguous = runner.invoke(cli, ["token", "--user", physician, *scope])
+    assert ambiguous.exit_code == 1 and "several assignments" in ambiguous.output
+    assert all(u in ambiguous.output.replace("\n", "") for u in units)
+    out = runner.invoke(cli, ["token", "--user", physician, "--unit", units[1], *scope])
     assert out.exit_code == 0, out.output
     claims = validate(KeyStore(tmp_path / "keys"), out.output.strip().splitlines()[-1],
                       issuer=ISS, audience=AUD)
-    assert claims["unit"] == "U9" and claims["scope"] == "user/Patient.rs user/Observation.rs"
+    assert (claims["kind"], claims["unit"], claims["provider"], claims["role"]) == (
+        "staff", units[1], region, "physician")
+    assert claims["scope"] == "user/Patient.rs user/Observation.rs"
+    assert claims["fhirUser"].startswith("Practitioner/")
+    unknown = runner.invoke(cli, ["token", "--user", "SE2321000131-NOBODY", *scope])
+    assert unknown.exit_code == 1 and "no current assignment" in unknown.output
     system = runner.invoke(cli, ["token", "--system", "--scope", "system/*.rs"])
-    assert validate(KeyStore(tmp_path / "keys"), system.output.strip().splitlines()[-1],
-                    issuer=ISS, audience=AUD)["sub"] == "system:vardnav-cli"
+    system_claims = validate(KeyStore(tmp_path / "keys"), system.output.strip().splitlines()[-1],
+                             issuer=ISS, audience=AUD)
+    assert (system_claims["sub"], system_claims["kind"]) == ("system:vardnav-cli", "system")
     both = runner.invoke(cli, ["token", "--system", "--user", "x", "--scope", "a"])
     assert both.exit_code != 0

@@ -80,14 +80,19 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
 
     from vardnav.domains.identity.bearer import BearerAuthenticator, challenge
     from vardnav.domains.identity.keys import KeyStore
+    from vardnav.domains.identity.revocation import RevocationList
     from vardnav.domains.identity.router import build_identity_router
     from vardnav.domains.identity.set_options import SET_OPTIONS
+    from vardnav.domains.identity.signin.router import build_signin_router
     from vardnav.fhir.operations.registry import register_operation
 
     register_operation(SET_OPTIONS)
     app.state.keys = KeyStore(settings.key_dir)
+    # One revocation list for the API and the revoke endpoint: a revocation applies at once.
+    app.state.revocations = RevocationList(engine)
     authenticator = BearerAuthenticator(app.state.keys, issuer=settings.issuer,
-                                        audience=settings.base_url)
+                                        audience=settings.base_url,
+                                        is_revoked=app.state.revocations.is_revoked)
     app.state.authenticator = authenticator
     base = settings.base_url.rstrip("/")
 
@@ -102,8 +107,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
             raise
         return RequestContext(principal=principal, base_url=base)
 
-    app.include_router(build_identity_router(app.state.keys, engine, settings))
-    from vardnav.domains.identity.signin.router import build_signin_router
+    app.include_router(build_identity_router(app.state.keys, engine, settings,
+                                             revocations=app.state.revocations))
     app.include_router(build_signin_router(engine, services, settings))
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PNR_FILE = ROOT.parent / "shared" / "data" / "skatteverket-testpersonnummer.txt"
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 VAR = ROOT / "var" / "bench"
+KEYS = VAR / "keys"  # the benchmark servers' signing keys (outside the repository)
 
 
 @contextmanager
@@ -71,7 +72,8 @@ def server(url: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Pope
     """uvicorn serving Vårdnav on a free loopback port; yields (base URL, process)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
-    env = {**os.environ, "VARDNAV_DATABASE_URL": url, "VARDNAV_BASE_URL": base}
+    env = {**os.environ, "VARDNAV_DATABASE_URL": url, "VARDNAV_BASE_URL": base,
+           "VARDNAV_KEY_DIR": str(KEYS)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "vardnav.main:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
@@ -95,6 +97,21 @@ def server(url: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Pope
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def authorization(base: str, scopes: str = "system/*.cruds", count: int = 1) -> list[str]:
+    """`count` distinct `Authorization` header values (system tokens) for the benchmark
+    server at `base`, signed with its keys."""
+    from vardnav.config import Settings
+    from vardnav.domains.identity.keys import KeyStore
+    from vardnav.domains.identity.principal import principal_claims
+    from vardnav.domains.identity.tokens import mint
+
+    issuer, store = Settings().issuer, KeyStore(KEYS)
+    claims = principal_claims(kind="system", client_id="bench")
+    return ["Bearer " + mint(store, issuer=issuer, audience=base, subject="system:bench",
+                             scopes=scopes.split(), ttl_seconds=6 * 3600, claims=claims)
+            for _ in range(count)]
 
 
 def rss_mb(pid: int) -> float:

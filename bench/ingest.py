@@ -14,7 +14,7 @@ import httpx
 import orjson
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
-from bench.common import PNR_FILE, fresh_database, rss_mb, server
+from bench.common import PNR_FILE, authorization, fresh_database, rss_mb, server
 from vardnav.db.engine import make_engine
 from vardnav.demo.population import count_resources, generate_population, load_test_personnummer
 from vardnav.fhir.storage.tables import Json
@@ -67,9 +67,12 @@ def run(db: str, patients: int, per_bundle: int, clients: int,
         with server(url, workers=workers) as (base, proc):
             import concurrent.futures as cf
 
+            token = authorization(base)[0]
+
             def post(body: bytes) -> int:
                 r = httpx.post(base, content=body, timeout=120, headers={
-                    "content-type": "application/fhir+json", "prefer": "return=minimal"})
+                    "content-type": "application/fhir+json", "prefer": "return=minimal",
+                    "authorization": token})
                 if r.status_code != 200:
                     raise RuntimeError(f"{r.status_code}: {r.text[:500]}")
                 return r.status_code

@@ -39,13 +39,19 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 
 async def _connection(host: str, port: int, paths: list[str], deadline: float,
-                      latencies: list[float], errors: list[int], seed: int) -> None:
+                      latencies: list[float], errors: list[int], seed: int,
+                      auth: list[str]) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection(host, port)
+    sent = 0
     try:
         while time.perf_counter() < deadline:
             path = paths[rng.randrange(len(paths))]
-            request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+            # Several tokens: each connection walks through them (a new token per request).
+            token = auth[(seed + sent * 7919) % len(auth)] if auth else ""
+            sent += 1
+            header = f"Authorization: {token}\r\n" if token else ""
+            request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{header}"
                        "Accept: application/fhir+json\r\n\r\n").encode()
             start = time.perf_counter()
             writer.write(request)
@@ -63,7 +69,8 @@ async def _connection(host: str, port: int, paths: list[str], deadline: float,
         writer.close()
 
 
-async def _run(origin: str, paths: list[str], connections: int, seconds: float) -> dict:
+async def _run(origin: str, paths: list[str], connections: int, seconds: float,
+               auth: list[str]) -> dict:
     url = urlsplit(origin)
     latencies: list[float] = []
     errors = [0]
@@ -71,7 +78,7 @@ async def _run(origin: str, paths: list[str], connections: int, seconds: float) 
     deadline = started + seconds
     await asyncio.gather(*[
         _connection(url.hostname or "127.0.0.1", url.port or 80, paths, deadline, latencies,
-                    errors, seed) for seed in range(connections)])
+                    errors, seed, auth) for seed in range(connections)])
     elapsed = time.perf_counter() - started
     ordered = sorted(x * 1000 for x in latencies)
     return {"rps": len(ordered) / elapsed, "mean": statistics.fmean(ordered) if ordered else 0,
@@ -80,11 +87,16 @@ async def _run(origin: str, paths: list[str], connections: int, seconds: float) 
             "errors": errors[0], "requests": len(ordered)}
 
 
-def run_load(origin: str, paths: list[str], connections: int, seconds: float) -> LoadResult:
-    """Run the generator in a separate process so it never shares the server's interpreter."""
+def run_load(origin: str, paths: list[str], connections: int, seconds: float,
+             auth: str | list[str] = "") -> LoadResult:
+    """Run the generator in a separate process so it never shares the server's interpreter.
+
+    `auth`: the Authorization header value, or a list of them to rotate through."""
     payload = json.dumps({"origin": origin, "paths": [quote(p, safe="/?=&:,-._~$%")
                                                       for p in paths],
-                          "connections": connections, "seconds": seconds})
+                          "connections": connections, "seconds": seconds,
+                          "auth": [auth] if isinstance(auth, str) and auth else
+                          (auth or [])})
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=payload, cwd=root,
                           capture_output=True, text=True, check=True)
@@ -99,7 +111,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         pass
     result = asyncio.run(_run(args["origin"], args["paths"], args["connections"],
-                              args["seconds"]))
+                              args["seconds"], args["auth"]))
     print(json.dumps(result))
 
 

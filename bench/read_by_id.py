@@ -10,7 +10,7 @@ import random
 
 from sqlalchemy import select
 
-from bench.common import PNR_FILE, fresh_database, rss_mb, server, settle
+from bench.common import PNR_FILE, authorization, fresh_database, rss_mb, server, settle
 from bench.loadgen import run_load
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
@@ -38,8 +38,9 @@ def run(db: str, patients: int, connections: int, seconds: int, workers: int) ->
         with server(url, workers=workers) as (base, proc):
             origin = base.rsplit("/fhir", 1)[0]
             # Warm-up: with several workers, each must boot and fill its pool first.
-            run_load(origin, paths, connections, 10)
-            result = run_load(origin, paths, connections, seconds)
+            auth = authorization(base)[0]
+            run_load(origin, paths, connections, 10, auth)
+            result = run_load(origin, paths, connections, seconds, auth)
             rss = rss_mb(proc.pid)
     print(f"[read/{db}] {connections} clients, {workers} workers, {seconds} s: "
           f"{result.rps:,.0f} req/s, p50 {result.p50:.1f} ms, p95 {result.p95:.1f} ms, "

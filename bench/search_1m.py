@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.progress import Progress
 from sqlalchemy import func, select
 
-from bench.common import PNR_FILE, fresh_database, rss_mb, server, settle
+from bench.common import PNR_FILE, authorization, fresh_database, rss_mb, server, settle
 from bench.loadgen import run_load
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
@@ -103,9 +103,10 @@ def run(db: str, seconds: int, connections: int) -> None:
         queries = query_paths(url, 2000)
         with server(url, workers=2) as (base, proc):
             origin = base.rsplit("/fhir", 1)[0]
+            auth = authorization(base)[0]
             for name, paths in queries.items():
-                run_load(origin, paths, connections, 5)  # warm-up
-                r = run_load(origin, paths, connections, seconds)
+                run_load(origin, paths, connections, 5, auth)  # warm-up
+                r = run_load(origin, paths, connections, seconds, auth)
                 print(f"[search/{db}] {name} on {total:,} resources, {connections} clients: "
                       f"{r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, p95 {r.p95:.1f} ms, "
                       f"p99 {r.p99:.1f} ms, max {r.max:.0f} ms, errors {r.errors}")

@@ -174,3 +174,12 @@ def test_a_physician_with_two_assignments_gets_both(region: Fhir, engine: Engine
     assert len(found) == 2 and len({a.unit_hsa for a in found}) == 2
     assert {a.provider_type for a in found} == {"region"}
     assert {a.profession for a in found} == {"physician"}
+
+
+def test_private_provider_staff_belong_to_their_own_provider(
+        region: Fhir, engine: Engine, services: EngineServices) -> None:
+    unit = "SE0000PV010000-PPV01-VC"
+    physician = _practitioner_hsa(region, unit, "physician")
+    [a] = _assignments(engine, services, physician)
+    assert (a.provider_hsa, a.provider_type, a.provider_name) == (
+        "SE0000PV010000-PPV01", "private", "Kvarnbyns Läkarhus AB")

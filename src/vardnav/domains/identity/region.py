@@ -1,6 +1,7 @@
 """The demo region as FHIR: the region and its hospitals, wards, rooms and beds, primary care,
-all 49 municipalities with their chosen options, school health services (option 2), municipal
-home care units (option 3), and staff with one PractitionerRole per assignment.
+private care providers with their primary care units, all 49 municipalities with their chosen
+options, school health services (option 2), municipal home care units (option 3), and staff
+with one PractitionerRole per assignment.
 
 Every care provider and care unit carries an HSA-id (`urn:oid:1.2.752.29.4.19`). The region's
 HSA prefix is real; the other HSA-ids are synthetic (`SE0000…`), made from municipality codes.
@@ -19,6 +20,7 @@ from vardnav.domains.identity.region_data import (
     OPTION_2_SCHOOL_HEALTH,
     OPTION_3_SHARED_RECORD,
     PRIMARY_CARE,
+    PRIVATE_PROVIDERS,
     REGION_HSA,
     REGION_NAME,
 )
@@ -103,6 +105,14 @@ def region_bundle() -> dict[str, Any]:
     for code, name, municipality in PRIMARY_CARE:
         _care_unit(b, f"primary/{code}", f"{REGION_HSA[:13]}{code}", "primary-care", name,
                    region, ("physician", "registered-nurse"), code,
+                   extension=[{"url": MUNICIPALITY_CODE_SYSTEM, "valueString": municipality}])
+    for code, provider_name, unit_name, municipality in PRIVATE_PROVIDERS:
+        hsa = f"SE0000{code}0000-P{code}"
+        provider = b.add(f"private/{code}", {
+            "resourceType": "Organization", "identifier": _hsa(hsa), "active": True,
+            "type": _org_type("private"), "name": provider_name}, hsa)
+        _care_unit(b, f"private-unit/{code}", f"{hsa}-VC", "primary-care", unit_name,
+                   provider, ("physician", "registered-nurse"), code,
                    extension=[{"url": MUNICIPALITY_CODE_SYSTEM, "valueString": municipality}])
     for code, name in MUNICIPALITIES:
         hsa = f"SE0000{code}0000-K{code}"

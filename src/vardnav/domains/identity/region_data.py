@@ -52,3 +52,10 @@ PRIMARY_CARE: list[tuple[str, str, str]] = [
     ("VC03", "Vårdcentralen Norrmalm", "1496"), ("VC04", "Vårdcentralen Sjöbo", "1490"),
     ("VC05", "Vårdcentralen Lilla Edet", "1462"),
 ]
+
+# Private care providers with a primary care unit each, in the region's listing system
+# (vårdval): (code, provider, unit, kommunkod). Fictional names.
+PRIVATE_PROVIDERS: list[tuple[str, str, str, str]] = [
+    ("PV01", "Kvarnbyns Läkarhus AB", "Kvarnbyns vårdcentral", "1481"),
+    ("PV02", "Hälsohuset Väst AB", "Vårdcentralen Hälsohuset Borås", "1490"),
+]

@@ -55,6 +55,8 @@ def test_refresh_rotates_and_a_replay_revokes_the_family(oauth: OAuth) -> None:
         assert oauth.introspect(token) == {"active": False}
     revocations = RevocationList(oauth.engine)
     assert revocations.is_revoked(claims_of(oauth, third["access_token"])["jti"])
+    api = {"Authorization": f"Bearer {third['access_token']}"}
+    assert oauth.c.get("/fhir/Patient", headers=api).status_code == 401
 
 
 def test_refresh_needs_offline_or_online_access(oauth: OAuth) -> None:
@@ -170,9 +172,12 @@ def test_introspection_callers(oauth: OAuth) -> None:
 
 
 def test_revoking_an_access_token(oauth: OAuth) -> None:
-    oauth.signed_in.who = resident(oauth.new_patient())
+    me = oauth.new_patient()
+    oauth.signed_in.who = resident(me)
     body = oauth.tokens(scope="patient/*.rs")
     jti = claims_of(oauth, body["access_token"])["jti"]
+    api = {"Authorization": f"Bearer {body['access_token']}"}
+    assert oauth.c.get(f"/fhir/Patient/{me}", headers=api).status_code == 200
     not_yours = oauth.c.post("/oauth/revoke", headers=FORM, auth=("portal", SECRET),
                              data={"token": body["access_token"]})
     assert not_yours.status_code == 200
@@ -183,6 +188,9 @@ def test_revoking_an_access_token(oauth: OAuth) -> None:
     assert oauth.introspect(body["access_token"]) == {"active": False}
     assert RevocationList(oauth.engine).is_revoked(jti)
     assert not RevocationList(oauth.engine).is_revoked("some-other-id")
+    # The API shares the endpoint's list (app.state.revocations): refused at once.
+    refused = oauth.c.get(f"/fhir/Patient/{me}", headers=api)
+    assert refused.status_code == 401 and "revoked" in refused.text
     again = oauth.c.post("/oauth/revoke", headers=FORM,
                          data={"token": body["access_token"], "client_id": "notes-app"})
     assert again.status_code == 200  # idempotent

@@ -122,3 +122,21 @@ def test_a_verified_token_is_remembered_only_until_it_expires(settings: Settings
                            "jti": "revoked-id"})
     with pytest.raises(Unauthorized, match="revoked"):
         auth.principal(f"Bearer {revoked}")
+
+
+@pytest.mark.parametrize("header", ["", "Bearer", "Bearer ", "bearer x.y.z", "Bearer a.b",
+                                    "Bearer " + "A" * 20000, "Bearer e30.e30.", "Token abc",
+                                    "Bearer \u00e5\u00e4\u00f6", "Bearer ..", "Bearer a b c"])
+def test_malformed_authorization_headers_are_401_never_500(
+        client: TestClient, header: str) -> None:
+    saved = client.headers.pop("Authorization", None)
+    try:
+        # Non-ASCII bytes as sent by a broken client (httpx sends bytes unchanged).
+        r = client.get("/fhir/Patient",
+                       headers={"Authorization": header.encode()} if header else {})
+    finally:
+        if saved is not None:
+            client.headers["Authorization"] = saved
+    assert r.status_code == 401, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+    assert r.headers["www-authenticate"].startswith("Bearer")

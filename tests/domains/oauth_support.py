@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete
 from conftest import FHIR_JSON, bearer, mint_token, patient, wipe
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity import models, signin
+from vardnav.domains.identity import grant_checks, models, signin
 from vardnav.domains.identity.apps import register_app
 from vardnav.domains.identity.pkce import s256
 from vardnav.domains.identity.signin import SignIn
@@ -173,6 +173,9 @@ def oauth_harness(engine: Engine, settings: Settings, services: EngineServices,
     register_apps(engine, key)
     signed_in = SignedIn()
     monkeypatch.setattr(signin, "current_sign_in", lambda _request, _settings: signed_in.who)
+    # The made-up people above are not in the record; test_oauth_signin_flow checks the real
+    # entitlement check with real people.
+    monkeypatch.setattr(grant_checks, "still_entitled", lambda *_args: True)
     app = create_app(settings, services=services, engine=engine)
     with TestClient(app) as c, TestClient(app, headers=bearer(mint_token(settings))) as admin:
         yield OAuth(c, settings, engine, signed_in, key, admin)

@@ -15,9 +15,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from oauth_support import CALLBACK, FORM, Pkce, register_apps
 from signin_support import PASSWORD, People, choose, csrf_of, load_people, reset_accounts
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from vardnav.config import Settings
+from vardnav.domains.identity.models import user_account
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.main import create_app
 
@@ -115,3 +116,52 @@ def test_guardian_signs_in_for_a_child(browser: TestClient, settings: Settings,
     identity = jwt.decode(body["id_token"], KeySet.import_key_set(
         browser.get("/oauth/jwks").json())).claims
     assert identity["fhirUser"].endswith(f"/RelatedPerson/{people.child_link}")
+
+
+def refresh(browser: TestClient, token: str) -> Any:
+    return browser.post("/oauth/token", headers=FORM, data={
+        "grant_type": "refresh_token", "refresh_token": token, "client_id": "notes-app"})
+
+
+def test_refresh_checks_the_person_is_still_entitled(browser: TestClient, settings: Settings,
+                                                     engine: Engine, people: People) -> None:
+    pkce = Pkce()
+    sign_in_through_pages(browser, settings, pkce, "patient/*.rs offline_access",
+                          people.guardian)
+    body = exchange(browser, code_from(choose(browser, f"Patient/{people.guardian_patient}")),
+                    pkce)
+    renewed = refresh(browser, body["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    with engine.begin() as conn:
+        conn.execute(update(user_account).where(user_account.c.username == people.guardian)
+                     .values(disabled=True))
+    ended = refresh(browser, renewed.json()["refresh_token"])
+    assert ended.status_code == 400 and ended.json()["error"] == "invalid_grant"
+    api = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+    assert browser.get(f"/fhir/Patient/{people.guardian_patient}", headers=api
+                       ).status_code == 401  # the grant's access tokens were revoked too
+
+
+def test_staff_entitlement_follows_the_assignment(engine: Engine, services: EngineServices,
+                                                  settings: Settings, people: People) -> None:
+    from vardnav.domains.identity.grant_checks import still_entitled
+
+    def check(sign_in: dict[str, Any]) -> bool:
+        with engine.connect() as conn:
+            return still_entitled(conn, services, settings, sign_in)
+
+    with engine.connect() as conn:
+        from vardnav.domains.identity.assignments import assignments_of
+        from vardnav.domains.identity.principal import SERVER
+        from vardnav.fhir.hooks import RequestContext
+        from vardnav.fhir.storage.repository import Repository
+
+        repo = Repository(conn, services, RequestContext(principal=SERVER,
+                                                         base_url=settings.base_url))
+        current = assignments_of(repo, people.single_hsa)[0].assignment_id
+    staff = {"kind": "staff", "subject": people.single_hsa, "assignment": current}
+    assert check(staff)
+    assert not check({**staff, "assignment": "PractitionerRole-that-ended"})
+    assert not check({**staff, "subject": "SE2321000131-P99999"})
+    assert not check({"kind": "resident", "subject": people.lonely, "patient": "x",
+                      "fhir_user": "Patient/x"})

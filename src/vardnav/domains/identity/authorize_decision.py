@@ -30,14 +30,12 @@ class Decision:
 
 
 def grant_sign_in(sign_in: SignIn) -> dict[str, Any]:
-    """What a grant keeps of the sign-in (a resident's personnummer is not needed: their
-    tokens name the Patient)."""
-    keep = {"kind": sign_in.kind, "auth_time": sign_in.auth_time, "unit": sign_in.unit,
-            "provider": sign_in.provider, "role": sign_in.role,
+    """What a grant keeps of the sign-in: the claims, and the subject (HSA-id or
+    personnummer) to check the person's entitlement again at each refresh (grant_checks)."""
+    keep = {"kind": sign_in.kind, "subject": sign_in.subject, "auth_time": sign_in.auth_time,
+            "unit": sign_in.unit, "provider": sign_in.provider, "role": sign_in.role,
             "assignment": sign_in.assignment, "patient": sign_in.patient,
             "fhir_user": sign_in.fhir_user}
-    if sign_in.kind == "staff":
-        keep["subject"] = sign_in.subject
     return {k: v for k, v in keep.items() if v is not None}
 
 

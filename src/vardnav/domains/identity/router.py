@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.identity import grant_checks
 from vardnav.domains.identity.admin_clients import build_admin_router
 from vardnav.domains.identity.authorize_routes import build_authorize_router
 from vardnav.domains.identity.backend_services import OAuthError, client_credentials
@@ -87,13 +88,18 @@ def build_identity_router(store: KeyStore, engine: Engine, settings: Settings, *
                     "authorization_code", "refresh_token"):
                 return await _backend_services(form)
             grant = authorization_code if grant_type == "authorization_code" else refresh_token
+            services = request.app.state.services
+
+            def entitled(conn: Connection, sign_in: dict[str, Any]) -> bool:
+                return grant_checks.still_entitled(conn, services, settings, sign_in)
 
             def work(conn: Connection) -> dict[str, Any]:
                 app = authenticate_client(conn, form, authorization, token_url=token_url)
                 if app.kind == "backend":
                     raise OAuthError("unauthorized_client", "Backend services use "
                                      "client_credentials")
-                return grant(conn, form, app, store=store, settings=settings)
+                return grant(conn, form, app, store=store, settings=settings,
+                             entitled=entitled)
 
             body = await in_transaction(work)
         except OAuthError as error:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,13 +13,14 @@ from vardnav.config import Settings
 from vardnav.domains.identity.apps import App
 from vardnav.domains.identity.backend_services import OAuthError
 from vardnav.domains.identity.codes import record_access_token, redeem_code
-from vardnav.domains.identity.grant import Grant
+from vardnav.domains.identity.grant import Grant, GrantRevoked
 from vardnav.domains.identity.grant_scopes import narrower
 from vardnav.domains.identity.keys import KeyStore
 from vardnav.domains.identity.refresh_tokens import (
     issue_refresh,
     refresh_allowed,
     refresh_expiry,
+    revoke_family,
     use_refresh,
 )
 from vardnav.domains.identity.token_response import Issued, issue_tokens
@@ -32,7 +34,7 @@ def _required(form: dict[str, str], *names: str) -> list[str]:
 
 
 def authorization_code(conn: Connection, form: dict[str, str], app: App, *,
-                       store: KeyStore, settings: Settings) -> dict[str, Any]:
+                       store: KeyStore, settings: Settings, **_: Any) -> dict[str, Any]:
     code, verifier, redirect_uri = _required(form, "code", "code_verifier", "redirect_uri")
     grant = redeem_code(conn, code, client_id=app.client_id, redirect_uri=redirect_uri,
                         verifier=verifier)
@@ -42,9 +44,16 @@ def authorization_code(conn: Connection, form: dict[str, str], app: App, *,
 
 
 def refresh_token(conn: Connection, form: dict[str, str], app: App, *,
-                  store: KeyStore, settings: Settings) -> dict[str, Any]:
+                  store: KeyStore, settings: Settings,
+                  entitled: Callable[[Connection, dict[str, Any]], bool]) -> dict[str, Any]:
+    """`entitled` says whether the signed-in person may still have what the grant holds; if
+    not, the grant ends (its tokens are revoked)."""
     (token,) = _required(form, "refresh_token")
     grant = use_refresh(conn, token, app.client_id)
+    if not entitled(conn, grant.sign_in):
+        raise GrantRevoked("invalid_grant", "The user's account, assignment or access to the "
+                           "record has ended; sign in again",
+                           revoked_jtis=revoke_family(conn, grant.family))
     scopes = grant.scopes
     if "scope" in form:
         scopes = form["scope"].split()

@@ -94,7 +94,7 @@ oauth_refresh_token = Table(
     Column("sign_in", JSON, nullable=False),
     Column("context", JSON, nullable=False),
     Column("created", Float, nullable=False),
-    Column("expires", Float, nullable=False),
+    Column("expires", Float, nullable=False, index=True),  # expired rows are cleared
     Column("rotated", Float, nullable=True),  # replaced by a newer token of the family
     Column("revoked", Boolean, nullable=False, default=False),
     # The access token issued alongside, revoked with the family.

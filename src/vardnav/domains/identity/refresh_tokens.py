@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from vardnav.domains.identity.grant import Grant, GrantRevoked, invalid_grant
 from vardnav.domains.identity.models import oauth_authorization_code, oauth_refresh_token
@@ -23,6 +23,7 @@ from vardnav.domains.identity.revocation import revoke_jti
 
 OFFLINE_SECONDS = 30 * 24 * 3600
 ONLINE_SECONDS = 8 * 3600  # as long as a sign-in session
+KEEP_EXPIRED_SECONDS = 24 * 3600
 
 
 def refresh_allowed(scopes: list[str]) -> bool:
@@ -38,6 +39,9 @@ def refresh_expiry(grant: Grant, now: float) -> float:
 def issue_refresh(conn: Connection, grant: Grant, *, access_jti: str,
                   access_expires: float) -> str:
     now = time.time()
+    # Long-expired rows are of no use (their access tokens have expired too): clear them.
+    conn.execute(delete(oauth_refresh_token)
+                 .where(oauth_refresh_token.c.expires < now - KEEP_EXPIRED_SECONDS))
     token = new_opaque()
     conn.execute(insert(oauth_refresh_token).values(
         token_hash=digest(token), family=grant.family, client_id=grant.client_id,

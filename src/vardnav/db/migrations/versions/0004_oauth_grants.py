@@ -65,6 +65,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('token_hash')
     )
     op.create_index('ix_oauth_refresh_token_family', 'oauth_refresh_token', ['family'])
+    op.create_index('ix_oauth_refresh_token_expires', 'oauth_refresh_token', ['expires'])
     op.create_table('oauth_revoked_token',
     sa.Column('jti', sa.String(length=64), nullable=False),
     sa.Column('expires', sa.Float(), nullable=False),
@@ -74,6 +75,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('oauth_revoked_token')
+    op.drop_index('ix_oauth_refresh_token_expires', table_name='oauth_refresh_token')
     op.drop_index('ix_oauth_refresh_token_family', table_name='oauth_refresh_token')
     op.drop_table('oauth_refresh_token')
     op.drop_table('oauth_authorization_code')

@@ -51,7 +51,7 @@ def authenticate_client(conn: Connection, form: dict[str, str], authorization: s
     assertion = form.get("client_assertion")
     if basic and assertion:
         raise OAuthError("invalid_request", "Use one client authentication method")
-    if "client_secret" in form:
+    if form.get("client_secret"):  # (some libraries send it empty for public clients)
         raise _refuse("Send the client secret with HTTP Basic (client_secret_basic)")
     if basic:
         app = get_app(conn, basic[0])

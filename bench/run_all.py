@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import ingest, read_by_id, search_1m
+from bench import ingest, read_by_id, search_1m, token_overhead
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
         ingest.run(db, patients=2000, per_bundle=10, clients=2)
         read_by_id.run(db, patients=2000, connections=8, seconds=15, workers=2)
         search_1m.run(db, seconds=10, connections=4)
+    token_overhead.run(patients=500, seconds=10)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.identity.apps import list_apps, register_app
-from vardnav.domains.identity.bearer import BearerAuthenticator, challenge
+from vardnav.domains.identity.bearer import BearerAuthenticator
 from vardnav.domains.identity.client_secrets import new_secret
+from vardnav.domains.identity.json_errors import NO_STORE, bearer_principal, json_error
 from vardnav.domains.identity.principal import Principal
-from vardnav.errors import Unauthorized, VardnavError
-
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _error(status: int, error: str, description: str,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status,
-                        {**NO_STORE, **(headers or {})})
+from vardnav.errors import VardnavError
 
 
 def is_app_administrator(p: Principal) -> bool:
@@ -62,14 +55,11 @@ def build_admin_router(engine: Engine, authenticator: BearerAuthenticator) -> AP
     router = APIRouter()
 
     def administrator(request: Request) -> Principal | JSONResponse:
-        header = request.headers.get("authorization")
-        try:
-            principal = authenticator.principal(header)
-        except Unauthorized as exc:
-            return _error(401, "invalid_token", exc.message,
-                          {"WWW-Authenticate": challenge(exc, token_sent=bool(header))})
+        principal = bearer_principal(request, authenticator)
+        if isinstance(principal, JSONResponse):
+            return principal
         if not is_app_administrator(principal):
-            return _error(403, "insufficient_scope", "Managing apps needs an administrator "
+            return json_error(403, "insufficient_scope", "Managing apps needs an administrator "
                           "(staff role administrator, or system/*.cruds)")
         return principal
 
@@ -89,9 +79,9 @@ def build_admin_router(engine: Engine, authenticator: BearerAuthenticator) -> AP
         try:
             args = registration(orjson.loads(await request.body()))
         except orjson.JSONDecodeError:
-            return _error(400, "invalid_request", "Send a JSON object")
+            return json_error(400, "invalid_request", "Send a JSON object")
         except VardnavError as exc:
-            return _error(400, "invalid_request", exc.message)
+            return json_error(400, "invalid_request", exc.message)
         secret = new_secret() if args["kind"] == "confidential" and not args["jwks"] else None
 
         def work(conn: Connection) -> Any:
@@ -100,7 +90,7 @@ def build_admin_router(engine: Engine, authenticator: BearerAuthenticator) -> AP
         try:
             app = await run_in_threadpool(run_in_transaction, engine, work)
         except VardnavError as exc:
-            return _error(exc.status, "invalid_request", exc.message)
+            return json_error(exc.status, "invalid_request", exc.message)
         body = app.public()
         if secret:
             body["client_secret"] = secret  # shown once; only its hash is kept

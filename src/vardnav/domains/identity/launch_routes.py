@@ -17,21 +17,15 @@ from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity.bearer import BearerAuthenticator, challenge
+from vardnav.domains.identity.bearer import BearerAuthenticator
+from vardnav.domains.identity.json_errors import NO_STORE, bearer_principal, json_error
 from vardnav.domains.identity.launch import LAUNCH_SECONDS, create_launch
 from vardnav.domains.identity.principal import Principal
-from vardnav.errors import BadRequest, Forbidden, Unauthorized, VardnavError
+from vardnav.errors import BadRequest, Forbidden, VardnavError
 from vardnav.fhir.hooks import RequestContext
 from vardnav.fhir.storage.repository import EngineServices, Repository
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _error(status: int, error: str, description: str,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status,
-                        {**NO_STORE, **(headers or {})})
 
 
 def _launch_body(raw: bytes) -> tuple[str, str | None]:
@@ -63,14 +57,11 @@ def _register(conn: Connection, services: EngineServices, principal: Principal,
 async def create_launch_response(request: Request, engine: Engine,
                                  authenticator: BearerAuthenticator,
                                  base_url: str) -> JSONResponse:
-    header = request.headers.get("authorization")
-    try:
-        principal = authenticator.principal(header)
-    except Unauthorized as exc:
-        return _error(401, "invalid_token", exc.message,
-                      {"WWW-Authenticate": challenge(exc, token_sent=bool(header))})
+    principal = bearer_principal(request, authenticator)
+    if isinstance(principal, JSONResponse):
+        return principal
     if principal.kind != "staff":
-        return _error(403, "insufficient_scope", "Only a staff member's EHR session can "
+        return json_error(403, "insufficient_scope", "Only a staff member's EHR session can "
                       "launch an app")
     services: EngineServices = request.app.state.services
     try:
@@ -81,7 +72,7 @@ async def create_launch_response(request: Request, engine: Engine,
 
         value = await run_in_threadpool(run_in_transaction, engine, work)
     except Forbidden as exc:
-        return _error(403, "insufficient_scope", exc.message)
+        return json_error(403, "insufficient_scope", exc.message)
     except VardnavError as exc:
-        return _error(400, "invalid_request", exc.message)
+        return json_error(400, "invalid_request", exc.message)
     return JSONResponse({"launch": value, "expires_in": LAUNCH_SECONDS}, 200, NO_STORE)

@@ -25,13 +25,13 @@ from vardnav.domains.identity.discovery import openid_configuration, smart_confi
 from vardnav.domains.identity.form_body import read_form
 from vardnav.domains.identity.grant import GrantRevoked
 from vardnav.domains.identity.introspection import INACTIVE, introspect, revoke
+from vardnav.domains.identity.json_errors import NO_STORE
 from vardnav.domains.identity.keys import KeyStore
 from vardnav.domains.identity.revocation import RevocationList
 from vardnav.domains.identity.user_grants import authorization_code, refresh_token
 from vardnav.errors import Unauthorized
 
 TOKEN_PATH = "/oauth/token"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _error(error: OAuthError) -> JSONResponse:

@@ -103,9 +103,9 @@ def authorization(base: str, scopes: str = "system/*.cruds", count: int = 1) -> 
     """`count` distinct `Authorization` header values (system tokens) for the benchmark
     server at `base`, signed with its keys."""
     from vardnav.config import Settings
-    from vardnav.domains.identity.keys import KeyStore
-    from vardnav.domains.identity.principal import principal_claims
-    from vardnav.domains.identity.tokens import mint
+    from vardnav.domains.identity.access.keys import KeyStore
+    from vardnav.domains.identity.access.principal import principal_claims
+    from vardnav.domains.identity.access.tokens import mint
 
     issuer, store = Settings().issuer, KeyStore(KEYS)
     claims = principal_claims(kind="system", client_id="bench")

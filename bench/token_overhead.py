@@ -22,10 +22,10 @@ from bench.loadgen import run_load
 from bench.read_by_id import sample_paths
 from vardnav.config import Settings
 from vardnav.demo.loader import load_population
-from vardnav.domains.identity.bearer import BearerAuthenticator
-from vardnav.domains.identity.keys import KeyStore
-from vardnav.domains.identity.principal import principal_claims
-from vardnav.domains.identity.tokens import mint
+from vardnav.domains.identity.access.bearer import BearerAuthenticator
+from vardnav.domains.identity.access.keys import KeyStore
+from vardnav.domains.identity.access.principal import principal_claims
+from vardnav.domains.identity.access.tokens import mint
 
 
 def validation_cost_us(n: int = 3000) -> tuple[float, float]:

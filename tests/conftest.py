@@ -16,12 +16,12 @@ from sqlalchemy import Engine, delete
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.migrate import upgrade
-from vardnav.domains.identity.directory import OrganizationDirectory
-from vardnav.domains.identity.keys import KeyStore
-from vardnav.domains.identity.options_policy import OptionsPolicy
-from vardnav.domains.identity.principal import principal_claims
-from vardnav.domains.identity.scope_policy import ScopePolicy
-from vardnav.domains.identity.tokens import mint
+from vardnav.domains.identity.access.keys import KeyStore
+from vardnav.domains.identity.access.principal import principal_claims
+from vardnav.domains.identity.access.scope_policy import ScopePolicy
+from vardnav.domains.identity.access.tokens import mint
+from vardnav.domains.identity.organisation.directory import OrganizationDirectory
+from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
 from vardnav.fhir.hooks import AllowAllPolicy, MemoryAuditSink
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version

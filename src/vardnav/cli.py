@@ -94,10 +94,10 @@ def token(user: str | None = typer.Option(None, help="The staff member's HSA-id.
     """Mint an access token on the server host (for scripts and tests); the token is the
     last line printed. A staff token carries the assignment (unit, provider, profession)
     read from the record, as a sign-in would."""
-    from vardnav.domains.identity.keys import KeyStore
-    from vardnav.domains.identity.principal import principal_claims
-    from vardnav.domains.identity.staff_tokens import AssignmentError, staff_assignment
-    from vardnav.domains.identity.tokens import mint
+    from vardnav.domains.identity.access.keys import KeyStore
+    from vardnav.domains.identity.access.principal import principal_claims
+    from vardnav.domains.identity.access.staff_tokens import AssignmentError, staff_assignment
+    from vardnav.domains.identity.access.tokens import mint
 
     if system == (user is not None):
         raise typer.BadParameter("Give either --user HSA-ID or --system")

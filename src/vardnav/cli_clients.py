@@ -34,8 +34,8 @@ def add(client_id: str = typer.Option(..., help="The client id (3-128 characters
     printed once (only its hash is stored)."""
     from vardnav.db.engine import make_engine
     from vardnav.db.unit_of_work import run_in_transaction
-    from vardnav.domains.identity.apps import register_app
-    from vardnav.domains.identity.client_secrets import new_secret
+    from vardnav.domains.identity.oauth.apps import register_app
+    from vardnav.domains.identity.oauth.client_secrets import new_secret
     from vardnav.errors import VardnavError
 
     jwks = json.loads(jwks_file.read_text()) if jwks_file else None
@@ -66,7 +66,7 @@ def list_clients() -> None:
     """List the registered clients."""
     from vardnav.db.engine import make_engine
     from vardnav.db.unit_of_work import run_in_transaction
-    from vardnav.domains.identity.apps import list_apps
+    from vardnav.domains.identity.oauth.apps import list_apps
 
     engine = make_engine(Settings().database_url)
     try:

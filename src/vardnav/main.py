@@ -37,9 +37,9 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
 
     Every caller's SMART scopes and their municipality's options narrow `policy` (the rules
     about who may see what)."""
-    from vardnav.domains.identity.directory import OrganizationDirectory
-    from vardnav.domains.identity.options_policy import OptionsPolicy
-    from vardnav.domains.identity.scope_policy import ScopePolicy
+    from vardnav.domains.identity.access.scope_policy import ScopePolicy
+    from vardnav.domains.identity.organisation.directory import OrganizationDirectory
+    from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
     from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
 
     registry = registry_for(engine) if engine is not None else default_registry()
@@ -78,11 +78,11 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.engine = engine
     app.state.services = services
 
-    from vardnav.domains.identity.bearer import BearerAuthenticator, challenge
-    from vardnav.domains.identity.keys import KeyStore
-    from vardnav.domains.identity.revocation import RevocationList
-    from vardnav.domains.identity.router import build_identity_router
-    from vardnav.domains.identity.set_options import SET_OPTIONS
+    from vardnav.domains.identity.access.bearer import BearerAuthenticator, challenge
+    from vardnav.domains.identity.access.keys import KeyStore
+    from vardnav.domains.identity.oauth.revocation import RevocationList
+    from vardnav.domains.identity.oauth.router import build_identity_router
+    from vardnav.domains.identity.organisation.set_options import SET_OPTIONS
     from vardnav.domains.identity.signin.router import build_signin_router
     from vardnav.fhir.operations.registry import register_operation
 

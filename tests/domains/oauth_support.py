@@ -21,9 +21,10 @@ from sqlalchemy import Engine, delete
 from conftest import FHIR_JSON, bearer, mint_token, patient, wipe
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity import grant_checks, models, signin
-from vardnav.domains.identity.apps import register_app
-from vardnav.domains.identity.pkce import s256
+from vardnav.domains.identity import models, signin
+from vardnav.domains.identity.oauth import grant_checks
+from vardnav.domains.identity.oauth.apps import register_app
+from vardnav.domains.identity.oauth.pkce import s256
 from vardnav.domains.identity.signin import SignIn
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.main import create_app

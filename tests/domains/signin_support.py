@@ -16,9 +16,9 @@ from starlette.requests import Request
 from conftest import wipe
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.identity.access.principal import SERVER
 from vardnav.domains.identity.models import login_failure, user_account
-from vardnav.domains.identity.principal import SERVER
-from vardnav.domains.identity.region import HSA_SYSTEM, region_bundle
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM, region_bundle
 from vardnav.domains.identity.signin.accounts import create_account, hash_password
 from vardnav.domains.identity.signin.records import ROLE_CODE_SYSTEM
 from vardnav.domains.identity.signin.session import COOKIE_NAME, SignIn, current_sign_in

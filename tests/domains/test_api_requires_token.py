@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from conftest import Fhir, bearer, mint_token, patient
 from vardnav.config import Settings
-from vardnav.domains.identity.keys import KeyStore
-from vardnav.domains.identity.principal import principal_claims
-from vardnav.domains.identity.tokens import mint
+from vardnav.domains.identity.access.keys import KeyStore
+from vardnav.domains.identity.access.principal import principal_claims
+from vardnav.domains.identity.access.tokens import mint
 
 
 def _b64(data: dict) -> str:
@@ -99,7 +99,7 @@ def test_valid_token_reads(client: TestClient, settings: Settings, stored: str) 
 
 
 def test_a_verified_token_is_remembered_only_until_it_expires(settings: Settings) -> None:
-    from vardnav.domains.identity.bearer import BearerAuthenticator
+    from vardnav.domains.identity.access.bearer import BearerAuthenticator
     from vardnav.errors import Unauthorized
 
     now = [1_900_000_000.0]

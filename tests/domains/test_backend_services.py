@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from conftest import wipe
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity.apps import register_app
-from vardnav.domains.identity.keys import KeyStore
+from vardnav.domains.identity.access.keys import KeyStore
+from vardnav.domains.identity.access.tokens import validate
 from vardnav.domains.identity.models import oauth_client, used_assertion
-from vardnav.domains.identity.tokens import validate
+from vardnav.domains.identity.oauth.apps import register_app
 from vardnav.errors import BadRequest
 from vardnav.main import create_app
 
@@ -124,7 +124,7 @@ def test_cli_registers_an_app(tmp_path, monkeypatch, client_key: RSAKey) -> None
     from vardnav.cli import app as cli
     from vardnav.db.engine import make_engine
     from vardnav.db.migrate import upgrade
-    from vardnav.domains.identity.apps import get_app
+    from vardnav.domains.identity.oauth.apps import get_app
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     upgrade(url)

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, update
 from conftest import observation
 from vardnav.config import Settings
 from vardnav.domains.identity.models import oauth_authorization_code
-from vardnav.domains.identity.revocation import RevocationList
+from vardnav.domains.identity.oauth.revocation import RevocationList
 from vardnav.fhir.storage.repository import EngineServices
 
 

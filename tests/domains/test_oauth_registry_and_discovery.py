@@ -19,8 +19,8 @@ from vardnav.cli import app as cli
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.migrate import upgrade
-from vardnav.domains.identity.apps import get_app
-from vardnav.domains.identity.client_secrets import verify_secret
+from vardnav.domains.identity.oauth.apps import get_app
+from vardnav.domains.identity.oauth.client_secrets import verify_secret
 from vardnav.fhir.storage.repository import EngineServices
 
 

@@ -144,15 +144,15 @@ def test_refresh_checks_the_person_is_still_entitled(browser: TestClient, settin
 
 def test_staff_entitlement_follows_the_assignment(engine: Engine, services: EngineServices,
                                                   settings: Settings, people: People) -> None:
-    from vardnav.domains.identity.grant_checks import still_entitled
+    from vardnav.domains.identity.oauth.grant_checks import still_entitled
 
     def check(sign_in: dict[str, Any]) -> bool:
         with engine.connect() as conn:
             return still_entitled(conn, services, settings, sign_in)
 
     with engine.connect() as conn:
-        from vardnav.domains.identity.assignments import assignments_of
-        from vardnav.domains.identity.principal import SERVER
+        from vardnav.domains.identity.access.principal import SERVER
+        from vardnav.domains.identity.organisation.assignments import assignments_of
         from vardnav.fhir.hooks import RequestContext
         from vardnav.fhir.storage.repository import Repository
 

@@ -21,7 +21,7 @@ from oauth_support import (
 from sqlalchemy import Engine
 
 from vardnav.config import Settings
-from vardnav.domains.identity.revocation import RevocationList
+from vardnav.domains.identity.oauth.revocation import RevocationList
 from vardnav.fhir.storage.repository import EngineServices
 
 
@@ -214,7 +214,7 @@ def test_revoking_a_refresh_token_ends_its_grant(oauth: OAuth) -> None:
 
 
 def test_revocation_list_caches_briefly(oauth: OAuth) -> None:
-    from vardnav.domains.identity.revocation import revoke_jti
+    from vardnav.domains.identity.oauth.revocation import revoke_jti
 
     slow = RevocationList(oauth.engine, refresh_seconds=3600)
     assert not slow.is_revoked("jti-1")  # loads the (empty) set

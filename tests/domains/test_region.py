@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections import Counter
 
 from conftest import FHIR_JSON, Fhir
-from vardnav.domains.identity.region import (
+from vardnav.domains.identity.organisation.region import (
     HSA_SYSTEM,
     MUNICIPALITY_CODE_SYSTEM,
     OPTION_EXTENSION,
     options_for,
     region_bundle,
 )
-from vardnav.domains.identity.region_data import MUNICIPALITIES
+from vardnav.domains.identity.organisation.region_data import MUNICIPALITIES
 
 
 def test_region_has_49_municipalities_with_programme_proportions() -> None:
@@ -56,7 +56,7 @@ def test_region_is_searchable(fhir: Fhir) -> None:
 
 
 def test_staff_for_every_role_with_assignments(fhir: Fhir) -> None:
-    from vardnav.domains.identity.staff import PROFESSION_SYSTEM, PROFESSIONS
+    from vardnav.domains.identity.organisation.staff import PROFESSION_SYSTEM, PROFESSIONS
 
     fhir.transaction(region_bundle()["entry"])
     for profession in PROFESSIONS:

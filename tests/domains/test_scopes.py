@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vardnav.domains.identity.scopes import allowed, parse_scope, parse_scopes
+from vardnav.domains.identity.access.scopes import allowed, parse_scope, parse_scopes
 
 
 @pytest.mark.parametrize(("scope", "interaction", "rtype", "ok"), [

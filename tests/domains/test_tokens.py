@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vardnav.cli import app as cli
-from vardnav.domains.identity.keys import KeyStore
-from vardnav.domains.identity.tokens import mint, validate
+from vardnav.domains.identity.access.keys import KeyStore
+from vardnav.domains.identity.access.tokens import mint, validate
 from vardnav.errors import Unauthorized
 
 ISS, AUD = "https://vardnav.test", "https://vardnav.test/fhir"
@@ -84,8 +84,8 @@ def test_jwks_endpoint_serves_public_keys(client) -> None:
 
 def _two_assignment_physician() -> tuple[str, list[str], str]:
     """(HSA-id, unit HSA-ids, region HSA-id) of the demo physician with two assignments."""
-    from vardnav.domains.identity.region import HSA_SYSTEM, region_bundle
-    from vardnav.domains.identity.region_data import REGION_HSA
+    from vardnav.domains.identity.organisation.region import HSA_SYSTEM, region_bundle
+    from vardnav.domains.identity.organisation.region_data import REGION_HSA
 
     entries = {e["fullUrl"]: e["resource"] for e in region_bundle()["entry"]}
 

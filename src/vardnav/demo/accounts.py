@@ -17,8 +17,8 @@ from sqlalchemy import Connection
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity.assignments import display_name, hsa_of
-from vardnav.domains.identity.principal import SERVER
+from vardnav.domains.identity.access.principal import SERVER
+from vardnav.domains.identity.organisation.assignments import display_name, hsa_of
 from vardnav.domains.identity.signin.accounts import create_account, get_account, hash_password
 from vardnav.domains.identity.signin.records import ROLE_CODE_SYSTEM
 from vardnav.domains.identity.swedish_identifiers import PERSONNUMMER_SYSTEM

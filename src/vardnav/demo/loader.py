@@ -15,7 +15,7 @@ from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.demo.population import count_resources, generate_population, load_test_personnummer
-from vardnav.domains.identity.principal import SERVER
+from vardnav.domains.identity.access.principal import SERVER
 from vardnav.fhir.hooks import RequestContext
 from vardnav.fhir.http_types import FhirRequest
 from vardnav.fhir.router import dispatch
@@ -69,7 +69,7 @@ def _transaction_poster(settings: Settings) -> Iterator[Callable[[dict], None]]:
 def load_region(settings: Settings) -> int:
     """Load the demo region (organisations, units, wards, beds, staff); returns how many
     resources it holds. Conditional creates make a second load a no-op."""
-    from vardnav.domains.identity.region import region_bundle
+    from vardnav.domains.identity.organisation.region import region_bundle
 
     bundle = region_bundle()
     with _transaction_poster(settings) as post:

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, Engine
 
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.identity.assignments import StaffAssignment, assignments_of
-from vardnav.domains.identity.principal import SERVER
+from vardnav.domains.identity.access.principal import SERVER
+from vardnav.domains.identity.organisation.assignments import StaffAssignment, assignments_of
 from vardnav.domains.identity.signin.records import ResidentRecords, resident_records
 from vardnav.fhir.hooks import RequestContext
 from vardnav.fhir.storage.repository import EngineServices, Repository

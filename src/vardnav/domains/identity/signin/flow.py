@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from vardnav.config import Settings
-from vardnav.domains.identity.assignments import StaffAssignment
+from vardnav.domains.identity.organisation.assignments import StaffAssignment
 from vardnav.domains.identity.signin.csrf import ensure_token, new_token
 from vardnav.domains.identity.signin.directory import Directory
 from vardnav.domains.identity.signin.records import RecordChoice

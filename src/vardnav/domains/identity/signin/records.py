@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from vardnav.domains.identity.assignments import display_name
+from vardnav.domains.identity.organisation.assignments import display_name
 from vardnav.domains.identity.swedish_identifiers import PERSONNUMMER_SYSTEM
 from vardnav.fhir.http_types import FhirRequest
 from vardnav.fhir.router import dispatch

@@ -77,6 +77,30 @@ def test_rotation_keeps_old_tokens_valid_and_keys_persist(store: KeyStore) -> No
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in store.key_dir.glob("*.pem"))
 
 
+def test_a_key_rotated_by_another_process_is_learned(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from vardnav.domains.identity.access import keys
+
+    server_a, server_b = KeyStore(tmp_path / "shared"), KeyStore(tmp_path / "shared")
+    assert [k.kid for k in server_a._keys] == [k.kid for k in server_b._keys]  # one first key
+    server_b.rotate()
+    token = _token(server_b)
+    monkeypatch.setattr(keys, "RELOAD_SECONDS", 0.0)
+    assert validate(server_a, token, issuer=ISS, audience=AUD)["sub"]
+    monkeypatch.setattr(keys, "RELOAD_SECONDS", 3600.0)
+    with pytest.raises(Unauthorized):  # unknown key ids do not make every request read disk
+        validate(server_a, _token(KeyStore(tmp_path / "elsewhere")), issuer=ISS, audience=AUD)
+
+
+def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: KeyStore(tmp_path / "fresh"), range(4)))
+    assert len({tuple(k.kid for k in s._keys) for s in stores}) == 1
+    assert len(list((tmp_path / "fresh").glob("*.pem"))) == 1
+
+
 def test_jwks_endpoint_serves_public_keys(client) -> None:
     keys = client.get("/oauth/jwks").json()["keys"]
     assert keys and all("d" not in k and "p" not in k for k in keys)

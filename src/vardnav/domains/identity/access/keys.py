@@ -1,9 +1,16 @@
 """Token signing keys: RSA keys generated on first use and kept as PEM files outside the
 repository (`VARDNAV_KEY_DIR`). Rotation adds a key and signs with it; older keys stay in the
-key set, so tokens they signed stay valid until they expire."""
+key set, so tokens they signed stay valid until they expire.
+
+Several server processes share the directory: the first key is generated under a file lock
+(so workers starting together agree on one), and a token signed with a key this process has
+not seen yet (rotated by another process) makes it re-read the directory, at most every
+`RELOAD_SECONDS` so unknown key ids cannot make every request read the disk.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -12,22 +19,41 @@ from typing import Any
 from joserfc.jwk import KeySet, RSAKey
 
 ALGORITHM = "RS256"
+RELOAD_SECONDS = 5.0
 
 
 class KeyStore:
     def __init__(self, key_dir: Path) -> None:
         self.key_dir = key_dir
         self._keys: list[RSAKey] = []
-        self._load()
-        if not self._keys:
-            self.rotate()
+        self._loaded_at = 0.0
+        self.key_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.key_dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one first key, even for workers starting together
+            try:
+                self._load()
+                if not self._keys:
+                    self.rotate()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _load(self) -> None:
-        if not self.key_dir.is_dir():
-            return
+        keys = []
         for path in sorted(self.key_dir.glob("*.pem")):  # names sort by creation time
-            self._keys.append(RSAKey.import_key(path.read_bytes(), parameters={
+            keys.append(RSAKey.import_key(path.read_bytes(), parameters={
                 "kid": path.stem, "use": "sig", "alg": ALGORITHM}))
+        self._keys = keys
+        self._loaded_at = time.monotonic()
+
+    def knows(self, kid: str) -> bool:
+        """Whether `kid` is a key of this store, re-reading the directory (rate-limited) when
+        it is not known yet: another process may have rotated."""
+        if any(k.kid == kid for k in self._keys):
+            return True
+        if time.monotonic() - self._loaded_at >= RELOAD_SECONDS:
+            self._load()
+            return any(k.kid == kid for k in self._keys)
+        return False
 
     def rotate(self) -> RSAKey:
         """Create a new signing key; earlier keys keep verifying their tokens."""

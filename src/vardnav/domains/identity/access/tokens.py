@@ -6,6 +6,8 @@ not-before; anything else is `Unauthorized` (401), never a crash.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from typing import Any
@@ -17,6 +19,19 @@ from vardnav.domains.identity.access.keys import ALGORITHM, KeyStore
 from vardnav.errors import Unauthorized
 
 CLOCK_SKEW_SECONDS = 30
+
+
+def _unverified_kid(token: str) -> str | None:
+    """The key id in the token's header, read before verification only to find the key."""
+    segment = token.split(".", 1)[0]
+    if len(segment) > 2048:  # a real header is a few dozen bytes
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def mint(store: KeyStore, *, issuer: str, audience: str, subject: str, scopes: list[str],
@@ -33,6 +48,9 @@ def mint(store: KeyStore, *, issuer: str, audience: str, subject: str, scopes: l
 def validate(store: KeyStore, token: str, *, issuer: str, audience: str,
              now: float | None = None) -> dict[str, Any]:
     """The token's claims if it is genuine and current; otherwise Unauthorized."""
+    kid = _unverified_kid(token)
+    if kid is not None:
+        store.knows(kid)  # learns keys rotated by another server process
     try:
         decoded = jwt.decode(token, store.key_set(), algorithms=[ALGORITHM])
     except (JoseError, ValueError, TypeError, KeyError) as exc:

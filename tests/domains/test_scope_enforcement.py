@@ -176,3 +176,13 @@ def test_scopes_with_search_constraints_fail_closed(
         client: TestClient, settings: Settings, world: dict[str, str]) -> None:
     narrowed = staff(client, settings, "user/Observation.rs?category=laboratory")
     assert narrowed.get(f"Observation/{world['obs_a']}").status_code == 403
+
+
+def test_a_resident_token_never_reaches_beyond_the_patient(
+        client: TestClient, settings: Settings, world: dict[str, str]) -> None:
+    # The authorisation server never grants residents user/ scopes; if a token said so anyway,
+    # the API still confines it to the patient in context.
+    odd = resident(client, settings, world["a"], "user/*.cruds patient/*.rs")
+    assert odd.ids("Observation") == {f"Observation/{world['obs_a']}"}
+    assert odd.get(f"Patient/{world['b']}").status_code == 404
+    assert odd.post("Patient", patient()).status_code == 403

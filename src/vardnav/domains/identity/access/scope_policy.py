@@ -74,7 +74,7 @@ class ScopePolicy:
         elif resource_type is None and interaction in ("search", "history"):
             # System-level search and history: query_filter keeps them to readable types.
             letter = PERMISSION[interaction]
-            if not any(letter in s.permissions and not s.query for s in p.scopes):
+            if not any(letter in s.permissions and not s.query for s in _scopes(p)):
                 raise _refused(p, interaction, "any type")
         else:
             self._authorize_typed(p, interaction, resource_type, resource)
@@ -83,7 +83,7 @@ class ScopePolicy:
     def _authorize_typed(self, p: Principal, interaction: str, rtype: str | None,
                          resource: dict[str, Any] | None) -> None:
         probe = "read" if interaction.startswith("operation:") else interaction
-        granting = [s for s in p.scopes if s.allows(probe, rtype)]
+        granting = [s for s in _scopes(p) if s.allows(probe, rtype)]
         if not granting:
             raise _refused(p, interaction, rtype or "any type")
         if interaction not in WRITES or any(s.context != "patient" for s in granting):
@@ -109,7 +109,7 @@ class ScopePolicy:
 
     def _scope_filter(self, p: Principal, rtype: str | None,
                       table: Table) -> ColumnElement[bool] | None:
-        r = readable_types(p.scopes)
+        r = readable_types(_scopes(p))
         if r.free is None:
             return None  # user/*.r or system/*.r: the scopes do not narrow reading
         if rtype is not None:
@@ -128,6 +128,13 @@ class ScopePolicy:
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
         return self.inner.redact(ctx, resource)
+
+
+def _scopes(p: Principal) -> tuple[Scope, ...]:
+    """A resident's token counts only for their patient in context, whatever else it says."""
+    if p.kind == "resident":
+        return tuple(s for s in p.scopes if s.context == "patient")
+    return p.scopes
 
 
 def _principal(ctx: RequestContext) -> Principal:

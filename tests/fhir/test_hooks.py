@@ -137,3 +137,6 @@ def test_every_interaction_is_authorized_and_audited(guarded: Fhir, policy: Hidi
     # The audit record of a search names what it returned, includes too.
     assert any(f"Patient/{pid}" in rec.detail.get("included", []) for rec in searches)
     assert any(f"Patient/{pid}" in rec.resource_ids for rec in searches)
+    # Every audit record names the patients whose data it touched (for log extracts).
+    for rec in (r for _, r in audit.records if r.interaction != "operation:validate"):
+        assert rec.patients == [pid], rec

@@ -73,3 +73,22 @@ def _relative(reference: str) -> str:
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
     return "/".join(parts[-2:])
+
+
+def patients_of(registry: SearchRegistry, content: dict[str, Any]) -> list[str]:
+    """The ids of the patients whose compartment holds this resource (a Patient: itself)."""
+    rtype = content.get("resourceType")
+    if rtype == "Patient":
+        return [content["id"]] if content.get("id") else []
+    found: list[str] = []
+    for name in definitions.load().patient_compartment.get(str(rtype), []):
+        param = registry.get(str(rtype), name)
+        if param is None or param.type != "reference":
+            continue
+        for value in param.evaluate(content):
+            ref = value.get("reference") if isinstance(value, dict) else None
+            if isinstance(ref, str):
+                kind, _, pid = _relative(ref).partition("/")
+                if kind == "Patient" and pid and pid not in found:
+                    found.append(pid)
+    return found

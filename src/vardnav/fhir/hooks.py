@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Connection, Table
 
 
 @dataclass
@@ -29,6 +29,8 @@ class AuditRecord:
     resource_ids: list[str]
     outcome: str = "success"  # success / failure
     detail: dict[str, Any] = field(default_factory=dict)
+    # The patients whose data the interaction touched (Patient compartment), for log extracts.
+    patients: list[str] = field(default_factory=list)
 
 
 class AccessPolicy(Protocol):
@@ -50,7 +52,9 @@ class AccessPolicy(Protocol):
 
 
 class AuditSink(Protocol):
-    def record(self, ctx: RequestContext, event: AuditRecord) -> None: ...
+    def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
+        """Record `event` on `conn`: inside the interaction's own transaction, so a write and
+        its audit record commit (or roll back) together."""
 
 
 class AllowAllPolicy:
@@ -75,7 +79,7 @@ class MemoryAuditSink:
         self.records: list[tuple[RequestContext, AuditRecord]] = []
         self.limit = limit
 
-    def record(self, ctx: RequestContext, event: AuditRecord) -> None:
+    def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         self.records.append((ctx, event))
         if len(self.records) > self.limit:
             del self.records[: len(self.records) - self.limit]

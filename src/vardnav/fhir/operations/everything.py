@@ -68,7 +68,7 @@ def handle(repo: Repository, req: FhirRequest, rtype: str | None,
     count = parse_int("_count", q["_count"], 1, MAX_RESULTS) if "_count" in q else MAX_RESULTS
     offset = parse_int("_offset", q["_offset"], 0, MAX_RESULTS) if "_offset" in q else 0
     page = everything[offset:offset + count]
-    repo.record_audit("operation:everything", "Patient", [fhir_id],
+    repo.record_audit("operation:everything", "Patient", [fhir_id], resources=[patient],
                       returned=[f"{r['resourceType']}/{r['id']}" for r in page])
     base = repo.ctx.base_url
     pairs = [(k, v) for k, v in req.query if k not in ("_count", "_offset")]

@@ -27,6 +27,7 @@ from vardnav.errors import (
     VardnavError,
 )
 from vardnav.fhir import definitions
+from vardnav.fhir.compartment import patients_of
 from vardnav.fhir.datetimes import instant, now, parse_range
 from vardnav.fhir.hooks import AccessPolicy, AuditRecord, AuditSink, RequestContext
 from vardnav.fhir.ids import check_id
@@ -100,9 +101,16 @@ class Repository:
                    content: dict[str, Any] | None = None) -> None:
         self.s.policy.authorize(self.ctx, interaction, rtype, content)
 
-    def record_audit(self, interaction: str, rtype: str | None, ids: list[str],
-               **detail: Any) -> None:
-        self.s.audit.record(self.ctx, AuditRecord(interaction, rtype, ids, detail=detail))
+    def record_audit(self, interaction: str, rtype: str | None, ids: list[str], *,
+                     resources: list[dict[str, Any]] | None = None, **detail: Any) -> None:
+        """Audit an interaction; `resources` (the data it touched) name the patients."""
+        patients: list[str] = []
+        for res in resources or []:
+            for pid in patients_of(self.s.registry, res):
+                if pid not in patients:
+                    patients.append(pid)
+        self.s.audit.record(self.conn, self.ctx, AuditRecord(
+            interaction, rtype, ids, detail=detail, patients=patients))
 
     def _visible(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [self.s.policy.redact(self.ctx, r) for r in rows]
@@ -117,7 +125,7 @@ class Repository:
             raise NotFound(f"{rtype}/{fhir_id} is not known")
         if row.deleted:
             raise Gone(f"{rtype}/{fhir_id} was deleted (version {row.version_id})")
-        self.record_audit("read", rtype, [fhir_id])
+        self.record_audit("read", rtype, [fhir_id], resources=[row.content])
         return self.s.policy.redact(self.ctx, row.content)
 
     def vread(self, rtype: str, fhir_id: str, version_id: str) -> dict[str, Any]:
@@ -138,7 +146,8 @@ class Repository:
             raise NotFound(f"Version {version_id} of {rtype}/{fhir_id} is not known")
         if row.deleted:
             raise Gone(f"Version {version_id} of {rtype}/{fhir_id} is a deletion")
-        self.record_audit("vread", rtype, [fhir_id], version=version_id)
+        self.record_audit("vread", rtype, [fhir_id], resources=[row.content],
+                          version=version_id)
         return self.s.policy.redact(self.ctx, row.content)
 
     def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
@@ -177,9 +186,10 @@ class Repository:
                 rids.append(row.rid)
                 matches.append(row.content)
         included = include_mod.resolve(self, req, matches) if matches else []
-        self.record_audit("search", req.resource_type, [f"{m['resourceType']}/{m['id']}"
-                                                  for m in matches],
-                    included=[f"{i['resourceType']}/{i['id']}" for i in included])
+        self.record_audit("search", req.resource_type,
+                          [f"{m['resourceType']}/{m['id']}" for m in matches],
+                          resources=[*matches, *included],
+                          included=[f"{i['resourceType']}/{i['id']}" for i in included])
         return SearchResult(self._visible(matches), self._visible(included), total, req,
                             list(req.warnings))
 
@@ -245,7 +255,8 @@ class Repository:
                                 r.deleted, r.method,
                                 self.s.policy.redact(self.ctx, r.content) if r.content
                                 else None) for r in rows]
-        self.record_audit("history", rtype, [f"{e.resource_type}/{e.id}" for e in entries])
+        self.record_audit("history", rtype, [f"{e.resource_type}/{e.id}" for e in entries],
+                          resources=[r.content for r in rows if r.content])
         return entries, total
 
     # -- writes ---------------------------------------------------------------------------
@@ -263,12 +274,13 @@ class Repository:
             if found:
                 existing = self._current(rtype, found[0], filtered=True)
                 assert existing is not None
-                self.record_audit("create", rtype, [found[0]], conditional="existing")
+                self.record_audit("create", rtype, [found[0]], resources=[existing.content],
+                                  conditional="existing")
                 return WriteResult(existing.content, "existing", rtype, found[0],
                                    existing.version_id)
         new_id = fhir_id or str(uuid.uuid4())
         stored = self._store(rtype, new_id, content, None, "POST")
-        self.record_audit("create", rtype, [new_id])
+        self.record_audit("create", rtype, [new_id], resources=[stored])
         return WriteResult(stored, "created", rtype, new_id, 1)
 
     def create_many(self, items: list[tuple[str, str, dict[str, Any]]],
@@ -301,7 +313,7 @@ class Repository:
         results = []
         for (rtype, fhir_id, (stored, _ts)), rid in zip(prepared, rids, strict=True):
             self._index(rid, stored)
-            self.record_audit("create", rtype, [fhir_id])
+            self.record_audit("create", rtype, [fhir_id], resources=[stored])
             results.append(WriteResult(stored, "created", rtype, fhir_id, 1))
         if not self.defer_index:
             self.flush()
@@ -323,7 +335,7 @@ class Repository:
         stored = self._store(rtype, fhir_id, content, existing, method)
         created = existing is None or existing.deleted
         version = 1 if existing is None else existing.version_id + 1
-        self.record_audit("update", rtype, [fhir_id], created=created)
+        self.record_audit("update", rtype, [fhir_id], resources=[stored], created=created)
         return WriteResult(stored, "created" if created else "updated", rtype, fhir_id, version)
 
     def conditional_update(self, rtype: str, pairs: list[tuple[str, str]],
@@ -377,7 +389,7 @@ class Repository:
             rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
             last_updated=ts, deleted=True, method="DELETE", content=None))
         self._clear_index(existing.rid)
-        self.record_audit("delete", rtype, [fhir_id])
+        self.record_audit("delete", rtype, [fhir_id], resources=[existing.content])
         return WriteResult(None, "deleted", rtype, fhir_id, version)
 
     def conditional_delete(self, rtype: str, pairs: list[tuple[str, str]]) -> WriteResult | None:

@@ -51,6 +51,28 @@ class AccessPolicy(Protocol):
         """The resource as `ctx` may see it (e.g. hidden address data)."""
 
 
+@dataclass(frozen=True)
+class Custody:
+    """Who holds a stored resource: a custodian (e.g. care provider) and a unit within it."""
+
+    owner: str | None = None
+    unit: str | None = None
+
+
+class Custodian(Protocol):
+    def stamp(self, ctx: RequestContext, resource_type: str, resource: dict[str, Any],
+              previous: Custody | None) -> tuple[dict[str, Any], Custody]:
+        """The resource as it is to be stored (e.g. with server-set labels in `meta`) and who
+        holds it; `previous` is the custody of the version being replaced, if any."""
+
+
+class WriteListener(Protocol):
+    def written(self, conn: Connection, ctx: RequestContext, resource_type: str,
+                fhir_id: str, stored: dict[str, Any] | None, custody: Custody) -> None:
+        """Called in the write's own transaction after each create, update and delete
+        (`stored` is None for a delete): keeps derived state in step with the resources."""
+
+
 class AuditSink(Protocol):
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         """Record `event` on `conn`: inside the interaction's own transaction, so a write and
@@ -70,6 +92,14 @@ class AllowAllPolicy:
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
         return resource
+
+
+class KeepCustody:
+    """Default custodian: nobody is stamped; an update keeps what the resource had."""
+
+    def stamp(self, ctx: RequestContext, resource_type: str, resource: dict[str, Any],
+              previous: Custody | None) -> tuple[dict[str, Any], Custody]:
+        return resource, previous or Custody()
 
 
 class MemoryAuditSink:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.fhir.compartment import patients_of
 from vardnav.fhir.search.custom import registry_for
 from vardnav.fhir.search.extract import extract
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource
@@ -28,6 +29,10 @@ def count_current(settings: Settings, resource_type: str | None) -> int:
                          .where(*_current(resource_type))).scalar_one()
     engine.dispose()
     return n
+
+
+_SET_PATIENT = (update(resource).where(resource.c.rid == bindparam("b_rid"))
+                .values(patient_id=bindparam("b_patient")))
 
 
 def reindex_all(settings: Settings, resource_type: str | None, *, batch: int = 500,
@@ -51,6 +56,10 @@ def reindex_all(settings: Settings, resource_type: str | None, *, batch: int = 5
                         for row in index_rows:
                             row["rid"] = r.rid
                         pending.setdefault(kind, []).extend(index_rows)
+                # The compartment column too, for rows stored before it existed.
+                conn.execute(_SET_PATIENT, [
+                    {"b_rid": r.rid, "b_patient": (patients_of(registry, r.content) or [None])[0]}
+                    for r in rows])
                 for table in INDEX_TABLES.values():
                     conn.execute(delete(table).where(table.c.rid.in_(rids)))
                 for kind, index_rows in pending.items():

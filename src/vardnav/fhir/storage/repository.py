@@ -29,7 +29,16 @@ from vardnav.errors import (
 from vardnav.fhir import definitions
 from vardnav.fhir.compartment import patients_of
 from vardnav.fhir.datetimes import instant, now, parse_range
-from vardnav.fhir.hooks import AccessPolicy, AuditRecord, AuditSink, RequestContext
+from vardnav.fhir.hooks import (
+    AccessPolicy,
+    AuditRecord,
+    AuditSink,
+    Custodian,
+    Custody,
+    KeepCustody,
+    RequestContext,
+    WriteListener,
+)
 from vardnav.fhir.ids import check_id
 from vardnav.fhir.search import includes as include_mod
 from vardnav.fhir.search.extract import extract
@@ -50,6 +59,8 @@ class EngineServices:
     audit: AuditSink
     default_page_size: int = 50
     max_page_size: int = 1000
+    custodian: Custodian = field(default_factory=KeepCustody)
+    listeners: tuple[WriteListener, ...] = ()
 
 
 @dataclass
@@ -153,7 +164,8 @@ class Repository:
     def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
                  for_update: bool = False) -> Row[Any] | None:
         stmt = select(resource.c.rid, resource.c.version_id, resource.c.deleted,
-                      resource.c.content, resource.c.last_updated).where(
+                      resource.c.content, resource.c.last_updated, resource.c.owner,
+                      resource.c.owner_unit, resource.c.recorded).where(
             resource.c.resource_type == rtype, resource.c.fhir_id == fhir_id)
         if filtered:
             extra = self._policy_filter(rtype, resource)
@@ -299,20 +311,24 @@ class Repository:
                 if labels:
                     exc.message = f"{labels[n]}: {exc.message}"
                 raise
-            prepared.append((rtype, fhir_id, self._stamp(rtype, fhir_id, content, 1)))
+            content, custody = self.s.custodian.stamp(self.ctx, rtype, content, None)
+            prepared.append((rtype, fhir_id, self._stamp(rtype, fhir_id, content, 1), custody))
         if not prepared:
             return []
         rows = [{"resource_type": t, "fhir_id": i, "version_id": 1,
-                 "last_updated": ts, "deleted": False, "content": c}
-                for t, i, (c, ts) in prepared]
+                 "last_updated": ts, "deleted": False, "content": c,
+                 **self._custody_columns(c, custody, ts)}
+                for t, i, (c, ts), custody in prepared]
         rids = self.conn.execute(
             insert(resource).returning(resource.c.rid, sort_by_parameter_order=True), rows
         ).scalars().all()
         self.conn.execute(_INSERT_VERSION, [
-            {**row, "rid": rid, "method": "POST"} for row, rid in zip(rows, rids, strict=True)])
+            {k: row[k] for k in _VERSION_KEYS} | {"rid": rid, "method": "POST"}
+            for row, rid in zip(rows, rids, strict=True)])
         results = []
-        for (rtype, fhir_id, (stored, _ts)), rid in zip(prepared, rids, strict=True):
+        for (rtype, fhir_id, (stored, _ts), custody), rid in zip(prepared, rids, strict=True):
             self._index(rid, stored)
+            self._tell_listeners(rtype, fhir_id, stored, custody)
             self.record_audit("create", rtype, [fhir_id], resources=[stored])
             results.append(WriteResult(stored, "created", rtype, fhir_id, 1))
         if not self.defer_index:
@@ -389,6 +405,7 @@ class Repository:
             rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
             last_updated=ts, deleted=True, method="DELETE", content=None))
         self._clear_index(existing.rid)
+        self._tell_listeners(rtype, fhir_id, None, Custody(existing.owner, existing.owner_unit))
         self.record_audit("delete", rtype, [fhir_id], resources=[existing.content])
         return WriteResult(None, "deleted", rtype, fhir_id, version)
 
@@ -435,17 +452,22 @@ class Repository:
     def _store(self, rtype: str, fhir_id: str, content: dict[str, Any],
                existing: Row[Any] | None, method: str) -> dict[str, Any]:
         version = 1 if existing is None else existing.version_id + 1
+        previous = None if existing is None else Custody(existing.owner, existing.owner_unit)
+        content, custody = self.s.custodian.stamp(self.ctx, rtype, content, previous)
         stored, ts = self._stamp(rtype, fhir_id, content, version)
+        columns = self._custody_columns(stored, custody,
+                                        existing.recorded if existing is not None
+                                        and existing.recorded else ts)
         # Statements without inline .values() are compiled once and cached by SQLAlchemy.
         if existing is None:
             rid = self.conn.execute(
                 _INSERT_RESOURCE,
                 {"resource_type": rtype, "fhir_id": fhir_id, "version_id": version,
-                 "last_updated": ts, "deleted": False, "content": stored},
+                 "last_updated": ts, "deleted": False, "content": stored, **columns},
             ).scalar_one()
         else:
             rid = existing.rid
-            self._replace_current(existing, version, ts, False, stored)
+            self._replace_current(existing, version, ts, False, stored, columns)
             self._clear_index(rid)
         self.conn.execute(_INSERT_VERSION, {
             "rid": rid, "version_id": version, "resource_type": rtype, "fhir_id": fhir_id,
@@ -453,16 +475,30 @@ class Repository:
         self._index(rid, stored)
         if not self.defer_index:
             self.flush()
+        self._tell_listeners(rtype, fhir_id, stored, custody)
         return stored
 
+    def _custody_columns(self, stored: dict[str, Any], custody: Custody,
+                         recorded: float) -> dict[str, Any]:
+        patients = patients_of(self.s.registry, stored)
+        return {"patient_id": patients[0] if patients else None, "owner": custody.owner,
+                "owner_unit": custody.unit, "recorded": recorded}
+
+    def _tell_listeners(self, rtype: str, fhir_id: str, stored: dict[str, Any] | None,
+                        custody: Custody) -> None:
+        for listener in self.s.listeners:
+            listener.written(self.conn, self.ctx, rtype, fhir_id, stored, custody)
+
     def _replace_current(self, existing: Row[Any], version: int, ts: float, deleted: bool,
-                         content: dict[str, Any] | None) -> None:
+                         content: dict[str, Any] | None,
+                         columns: dict[str, Any] | None = None) -> None:
         # Guarded by the version we read: a concurrent writer that got there first makes
         # this update hit no row, and the transaction is retried instead of losing a version.
         result = self.conn.execute(
             update(resource)
             .where(resource.c.rid == existing.rid, resource.c.version_id == existing.version_id)
-            .values(version_id=version, last_updated=ts, deleted=deleted, content=content)
+            .values(version_id=version, last_updated=ts, deleted=deleted, content=content,
+                    **(columns or {}))
         )
         if result.rowcount != 1:
             raise Conflict("The resource was changed by someone else meanwhile; try again")
@@ -499,6 +535,7 @@ class Repository:
 
 _INSERT_RESOURCE = insert(resource).returning(resource.c.rid)
 _INSERT_VERSION = insert(resource_version)
+_VERSION_KEYS = ("resource_type", "fhir_id", "version_id", "last_updated", "deleted", "content")
 
 
 def check_type(rtype: str) -> None:

@@ -40,8 +40,16 @@ resource = Table(
     Column("last_updated", Float, nullable=False),  # epoch seconds, UTC
     Column("deleted", Boolean, nullable=False, default=False),
     Column("content", Json, nullable=True),
+    # Set by the engine on every write: the patient whose compartment holds the resource, the
+    # custodian (care provider) and unit that hold it (from the custody hook), and when it was
+    # first recorded. Access policies filter on them inside every query.
+    Column("patient_id", String(64), nullable=True),
+    Column("owner", String(64), nullable=True),
+    Column("owner_unit", String(64), nullable=True),
+    Column("recorded", Float, nullable=True),
     Index("ux_resource_type_id", "resource_type", "fhir_id", unique=True),
     Index("ix_resource_type_updated", "resource_type", "last_updated"),
+    Index("ix_resource_patient", "patient_id"),
 )
 
 resource_version = Table(

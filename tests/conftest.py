@@ -16,16 +16,20 @@ from sqlalchemy import Engine, delete
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.migrate import upgrade
+from vardnav.domains.access.pdl_tables import (
+    block,
+    block_lift,
+    care_relationship,
+    consent,
+    emergency,
+)
 from vardnav.domains.identity.access.keys import KeyStore
 from vardnav.domains.identity.access.principal import principal_claims
-from vardnav.domains.identity.access.scope_policy import ScopePolicy
 from vardnav.domains.identity.access.tokens import mint
-from vardnav.domains.identity.organisation.directory import OrganizationDirectory
-from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
-from vardnav.fhir.hooks import AllowAllPolicy, MemoryAuditSink
+from vardnav.fhir.hooks import MemoryAuditSink
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
-from vardnav.main import build_services, create_app
+from vardnav.main import access_layers, build_services, create_app
 
 # CI must be reproducible: hypothesis explores the same examples on every CI run.
 hypothesis_settings.register_profile("ci", derandomize=True)
@@ -36,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TESTPERSONNUMMER = SHARED_DATA / "skatteverket-testpersonnummer.txt"
 FHIR_JSON = {"content-type": "application/fhir+json"}
+PDL_TABLES = (care_relationship, consent, block, block_lift, emergency)
 
 
 def database_url(tmp_dir: Path) -> str:
@@ -62,6 +67,8 @@ def wipe(engine: Engine) -> None:
             conn.execute(delete(table))
         conn.execute(delete(resource_version))
         conn.execute(delete(resource))
+        for table in PDL_TABLES:
+            conn.execute(delete(table))
 
 
 @pytest.fixture(scope="session")
@@ -87,14 +94,32 @@ def audit() -> MemoryAuditSink:
 
 
 @pytest.fixture
-def services(shared_services: EngineServices, audit: MemoryAuditSink,
-             engine: Engine) -> EngineServices:
-    """The application's policy chain (scopes, municipality options) over allow-all."""
-    registry = shared_services.registry
-    policy = ScopePolicy(registry, OptionsPolicy(OrganizationDirectory(engine),
-                                                 AllowAllPolicy()))
-    return EngineServices(registry, shared_services.validator, policy, audit,
-                          default_page_size=50, max_page_size=1000)
+def services(shared_services: EngineServices, audit: MemoryAuditSink, engine: Engine,
+             settings: Settings) -> EngineServices:
+    """The application's access layers without the patient data law (scopes, municipality
+    options over allow-all): engine and identity tests. PDL tests use `pdl_services`."""
+    return EngineServices(shared_services.registry, shared_services.validator, audit=audit,
+                          default_page_size=50, max_page_size=1000,
+                          **access_layers(settings, shared_services.registry, engine, pdl=False))
+
+
+@pytest.fixture
+def pdl_services(shared_services: EngineServices, audit: MemoryAuditSink, engine: Engine,
+                 settings: Settings) -> EngineServices:
+    """All access layers, as in production: scopes, options, patient data law."""
+    return EngineServices(shared_services.registry, shared_services.validator, audit=audit,
+                          default_page_size=50, max_page_size=1000,
+                          **access_layers(settings, shared_services.registry, engine))
+
+
+@pytest.fixture
+def pdl_client(engine: Engine, settings: Settings, pdl_services: EngineServices,
+               system_token: str) -> Iterator[TestClient]:
+    """A client of a fresh server with every access layer; sends a system token by default."""
+    wipe(engine)
+    app = create_app(settings, services=pdl_services, engine=engine)
+    with TestClient(app, headers=bearer(system_token)) as c:
+        yield c
 
 
 def mint_token(settings: Settings, scopes: str = "system/*.cruds", *, kind: str = "system",

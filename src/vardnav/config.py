@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # is younger than this: 1177 practice, where a guardian's e-access ends at 13 because the
     # child's own integrity then weighs in (and the child may soon use e-services itself).
     guardian_access_max_age: int = 13
+    # Patient data law: how long a finished encounter or episode keeps the care relationship,
+    # and how long an emergency access lasts.
+    care_relationship_days: float = 30
+    emergency_access_hours: float = 4
     # Send the session cookie only over HTTPS; off by default for local plain-http use.
     secure_cookies: bool = False
     # An external OpenID Connect identity provider for staff (SITHS eID in production);

@@ -26,33 +26,48 @@ from vardnav.fhir.hooks import (
     RequestContext,
 )
 from vardnav.fhir.search.custom import registry_for
-from vardnav.fhir.search.registry import default_registry
+from vardnav.fhir.search.registry import SearchRegistry, default_registry
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.validation import ResourceValidator
+
+
+def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
+                  pdl: bool = True,
+                  inner: AccessPolicy | None = None) -> dict[str, Any]:
+    """The access policy chain, custodian and write listeners every request passes:
+    SMART scopes, then the municipality's options, then the patient data law (PDL)."""
+    from vardnav.domains.access.custody import PdlCustodian
+    from vardnav.domains.access.derivations import PdlDerivations
+    from vardnav.domains.access.pdl_policy import PdlPolicy
+    from vardnav.domains.identity.access.scope_policy import ScopePolicy
+    from vardnav.domains.identity.organisation.directory import OrganizationDirectory
+    from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
+
+    law: AccessPolicy = PdlPolicy(inner or AllowAllPolicy()) if pdl else (
+        inner or AllowAllPolicy())
+    policy = ScopePolicy(registry, inner=OptionsPolicy(OrganizationDirectory(engine), law))
+    if not pdl:
+        return {"policy": policy}
+    window = settings.care_relationship_days * 86400
+    return {"policy": policy, "custodian": PdlCustodian(),
+            "listeners": (PdlDerivations(window),)}
 
 
 def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
                    audit: AuditSink | None = None, engine: Any = None) -> EngineServices:
     """Engine services; with an `engine`, the server's own SearchParameters are included.
-
-    Every caller's SMART scopes and their municipality's options narrow `policy` (the rules
-    about who may see what)."""
-    from vardnav.domains.identity.access.scope_policy import ScopePolicy
-    from vardnav.domains.identity.organisation.directory import OrganizationDirectory
-    from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
+    `policy` is the innermost rule, narrowed by the access layers (see access_layers)."""
     from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
 
     registry = registry_for(engine) if engine is not None else default_registry()
-    directory = OrganizationDirectory(engine if engine is not None
-                                      else make_engine(settings.database_url))
+    db = engine if engine is not None else make_engine(settings.database_url)
     return EngineServices(
         registry=registry,
         validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
-        policy=ScopePolicy(registry, inner=OptionsPolicy(directory,
-                                                         inner=policy or AllowAllPolicy())),
         audit=audit or MemoryAuditSink(),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        **access_layers(settings, registry, db, inner=policy),
     )
 
 

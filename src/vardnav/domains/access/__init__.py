@@ -1,1 +1,1 @@
-"""Patient data law (PDL): care relationships, consent, blocks, emergency access and the access log."""
+"""Patient data law (PDL): care relationships, consent, blocks, emergency access, audit."""

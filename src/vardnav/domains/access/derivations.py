@@ -1,0 +1,160 @@
+"""Keeps the PDL tables in step with the resources they derive from, in the write's own
+transaction (an engine write listener):
+
+- care relationships from Encounter (serviceProvider), EpisodeOfCare (managingOrganization),
+  CareTeam (participant and managing organisations), Task (owner) and ServiceRequest
+  (performer) — open while the source is active, and for `window` seconds after a finished
+  encounter or episode ends;
+- consents and blocks from Consent resources (profiles.py).
+
+A source's rows are replaced on every write of it, and removed when it is deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from vardnav.domains.access.pdl_tables import block, care_relationship, consent
+from vardnav.domains.access.profiles import (
+    BLOCK_EXEMPTS_ATTENTION,
+    BLOCK_KIND,
+    consent_category,
+    extension_value,
+)
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM
+from vardnav.fhir.datetimes import DateFormatError, now, parse_range
+from vardnav.fhir.hooks import Custody, RequestContext
+from vardnav.fhir.storage.tables import resource
+
+OPEN = {
+    "Encounter": {"planned", "arrived", "triaged", "in-progress", "onleave"},
+    "EpisodeOfCare": {"planned", "waitlist", "active", "onhold"},
+    "CareTeam": {"proposed", "active", "suspended"},
+    "Task": {"requested", "received", "accepted", "ready", "in-progress", "on-hold"},
+    "ServiceRequest": {"active", "on-hold"},
+}
+ENDED = {"Encounter": "finished", "EpisodeOfCare": "finished"}
+
+
+class PdlDerivations:
+    def __init__(self, window_seconds: float) -> None:
+        self.window = window_seconds
+
+    def written(self, conn: Connection, ctx: RequestContext, resource_type: str,
+                fhir_id: str, stored: dict[str, Any] | None, custody: Custody) -> None:
+        ref = f"{resource_type}/{fhir_id}"
+        if resource_type in OPEN:
+            conn.execute(delete(care_relationship).where(care_relationship.c.source_ref == ref))
+            if stored is not None:
+                self._relationships(conn, resource_type, ref, stored, custody)
+        elif resource_type == "Consent":
+            conn.execute(delete(consent).where(consent.c.source_ref == ref))
+            conn.execute(delete(block).where(block.c.source_ref == ref))
+            if stored is not None:
+                self._consent(conn, ref, stored)
+
+    # -- care relationships ---------------------------------------------------------------
+
+    def _relationships(self, conn: Connection, rtype: str, ref: str, res: dict[str, Any],
+                       custody: Custody) -> None:
+        patient = _patient_id(res, "subject" if rtype in ("Encounter", "CareTeam") else
+                              "patient" if rtype == "EpisodeOfCare" else
+                              "for" if rtype == "Task" else "subject")
+        status = res.get("status")
+        if not patient or status not in OPEN[rtype] | {ENDED.get(rtype)}:
+            return
+        start, end = _period(res.get("period") or res.get("executionPeriod") or {})
+        start = start if start is not None else now()
+        # A finished encounter or episode keeps the relationship for the window.
+        end = None if status in OPEN[rtype] else (end if end is not None else now()) + self.window
+        units = {u for u in (_hsa_of(conn, r) for r in _unit_refs(rtype, res)) if u}
+        if not units and custody.unit:
+            units = {custody.unit}
+        for unit in sorted(units):
+            conn.execute(insert(care_relationship).values(
+                patient_id=patient, unit=unit, source=rtype.lower()[:16], source_ref=ref,
+                start=start, end=end))
+
+    # -- consent and blocks ---------------------------------------------------------------
+
+    def _consent(self, conn: Connection, ref: str, res: dict[str, Any]) -> None:
+        patient = _patient_id(res, "patient")
+        category = consent_category(res)
+        provision = res.get("provision") or {}
+        actors = [a.get("reference") for a in provision.get("actor", [])]
+        targets = [h for h in (_hsa_of(conn, a) for a in actors) if h]
+        if not patient or not targets:
+            return
+        if category == "sjf-consent" and res.get("status") == "active":
+            start, end = _period(provision.get("period") or {})
+            for provider in targets:
+                conn.execute(insert(consent).values(
+                    patient_id=patient, provider=provider, start=start or 0.0, end=end,
+                    source_ref=ref))
+        elif category == "block":
+            kind = extension_value(res, BLOCK_KIND)
+            data_from, data_to = _period(provision.get("dataPeriod") or {})
+            for target in targets:
+                conn.execute(insert(block).values(
+                    patient_id=patient, kind=kind if kind in ("inner", "outer") else "outer",
+                    provider=target if kind != "inner" else None,
+                    unit=target if kind == "inner" else None,
+                    data_from=data_from, data_to=data_to,
+                    exempt_attention=bool(extension_value(res, BLOCK_EXEMPTS_ATTENTION)),
+                    active=res.get("status") == "active", source_ref=ref))
+
+
+def _patient_id(res: dict[str, Any], field: str) -> str | None:
+    reference = (res.get(field) or {}).get("reference") or ""
+    kind, _, pid = reference.rpartition("/")
+    return pid if kind.endswith("Patient") and pid else None
+
+
+def _unit_refs(rtype: str, res: dict[str, Any]) -> list[dict[str, Any]]:
+    if rtype == "Encounter":
+        return [res.get("serviceProvider") or {}]
+    if rtype == "EpisodeOfCare":
+        return [res.get("managingOrganization") or {}]
+    if rtype == "CareTeam":
+        refs = list(res.get("managingOrganization", []))
+        for p in res.get("participant", []):
+            refs += [p.get("member") or {}, p.get("onBehalfOf") or {}]
+        return refs
+    if rtype == "Task":
+        return [res.get("owner") or {}]
+    return list(res.get("performer", []))
+
+
+def _hsa_of(conn: Connection, reference: dict[str, Any] | None) -> str | None:
+    """The HSA-id of a referenced Organization (by identifier or by stored resource)."""
+    if not reference:
+        return None
+    ident = reference.get("identifier") or {}
+    if ident.get("system") == HSA_SYSTEM and ident.get("value"):
+        return ident["value"]
+    ref = reference.get("reference") or ""
+    kind, _, org_id = ref.rpartition("/")
+    if not kind.endswith("Organization") or not org_id:
+        return None
+    row = conn.execute(select(resource.c.content).where(
+        resource.c.resource_type == "Organization", resource.c.fhir_id == org_id,
+        resource.c.deleted.is_(False))).first()
+    if row is None:
+        return None
+    return next((i.get("value") for i in row.content.get("identifier", [])
+                 if i.get("system") == HSA_SYSTEM), None)
+
+
+def _period(period: dict[str, Any]) -> tuple[float | None, float | None]:
+    def bound(value: Any, upper: bool) -> float | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            low, high = parse_range(value)
+        except DateFormatError:
+            return None
+        return high if upper else low
+
+    return bound(period.get("start"), False), bound(period.get("end"), True)

@@ -1,0 +1,94 @@
+"""The patient-data-law access policy (domain.md §2), as one SQL condition inside every query.
+
+For staff, a resource that belongs to a patient (its `patient_id`) is visible when
+1. the user's unit has a current care relationship with the patient (derived or asserted),
+   or the user has current emergency access to the patient; and
+2. it was recorded by the user's own care provider, or the patient has consented to the
+   user's provider reading other providers' data, or the user has emergency access; and
+3. no active block covers it: an outer block on the provider that recorded it (for users of
+   other providers), an inner block on the unit that recorded it (for users of other units),
+   limited to the block's data period, attention information exempt if the block says so,
+   unless the block is temporarily lifted for this user or unit.
+Patient resources themselves (identification) are visible to all staff, with address data
+hidden for protected identities; block Consents are visible only to the provider that holds
+them. Residents are confined to their record by their scopes; system callers are not limited
+here. Resources of no patient (Organization, Practitioner...) are visible to everyone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
+
+from vardnav.domains.access.pdl_tables import block, block_lift, care_relationship, consent
+from vardnav.domains.access.pdl_tables import emergency as emergency_access
+from vardnav.domains.access.profiles import ATTENTION_TYPES, is_protected
+from vardnav.domains.identity.access.principal import Principal
+from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, RequestContext
+
+
+class PdlPolicy:
+    def __init__(self, inner: AccessPolicy | None = None) -> None:
+        self.inner = inner or AllowAllPolicy()
+
+    def authorize(self, ctx: RequestContext, interaction: str, resource_type: str | None,
+                  resource: dict[str, Any] | None = None) -> None:
+        self.inner.authorize(ctx, interaction, resource_type, resource)
+
+    def query_filter(self, ctx: RequestContext, resource_type: str | None,
+                     table: Table) -> ColumnElement[bool] | None:
+        inner = self.inner.query_filter(ctx, resource_type, table)
+        p = ctx.principal
+        if not (isinstance(p, Principal) and p.kind == "staff"):
+            return inner
+        own = staff_condition(p, table, resource_type, time.time())
+        if own is None:
+            return inner
+        return own if inner is None else and_(own, inner)
+
+    def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
+        resource = self.inner.redact(ctx, resource)
+        p = ctx.principal
+        if (resource.get("resourceType") == "Patient" and is_protected(resource)
+                and isinstance(p, Principal) and p.kind == "staff"):
+            return {k: v for k, v in resource.items() if k != "address"}
+        return resource
+
+
+def staff_condition(p: Principal, t: Table, rtype: str | None,
+                    now: float) -> ColumnElement[bool] | None:
+    if rtype == "Patient":
+        return None  # identification data: every staff member may find a patient
+    user, unit, provider = p.subject, p.unit or "", p.provider or ""
+    rel, emg, cons = care_relationship, emergency_access, consent
+    related = exists(select(rel.c.id).where(
+        rel.c.patient_id == t.c.patient_id, rel.c.unit == unit, rel.c.start <= now,
+        or_(rel.c.end.is_(None), rel.c.end > now)))
+    emergency = exists(select(emg.c.id).where(
+        emg.c.patient_id == t.c.patient_id, emg.c.subject == user, emg.c.until > now))
+    consented = exists(select(cons.c.id).where(
+        cons.c.patient_id == t.c.patient_id, cons.c.provider == provider,
+        cons.c.start <= now, or_(cons.c.end.is_(None), cons.c.end > now)))
+    own = t.c.owner == provider
+    lifted = exists(select(block_lift.c.id).where(
+        block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
+        block_lift.c.until > now, or_(block_lift.c.subject == user, block_lift.c.unit == unit)))
+    blocked = exists(select(block.c.id).where(
+        block.c.patient_id == t.c.patient_id, block.c.active.is_(True),
+        or_(and_(block.c.kind == "outer", block.c.provider == t.c.owner, t.c.owner != provider),
+            and_(block.c.kind == "inner", block.c.unit == t.c.owner_unit,
+                 t.c.owner_unit != unit)),
+        or_(block.c.data_from.is_(None), t.c.recorded >= block.c.data_from),
+        or_(block.c.data_to.is_(None), t.c.recorded < block.c.data_to),
+        not_(and_(block.c.exempt_attention.is_(True),
+                  t.c.resource_type.in_(ATTENTION_TYPES))),
+        not_(lifted)))
+    patient_data = and_(
+        or_(related, emergency), or_(own, emergency, consented), not_(blocked),
+        or_(t.c.resource_type != "Consent", own))
+    visible = [t.c.patient_id.is_(None), patient_data]
+    if rtype is None:  # any type: Patient resources among them stay findable
+        visible.append(t.c.resource_type == "Patient")
+    return or_(*visible)

@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.engine = engine
     app.state.services = services
 
+    from vardnav.domains.access.operations import pdl_operations
     from vardnav.domains.identity.access.bearer import BearerAuthenticator, challenge
     from vardnav.domains.identity.access.keys import KeyStore
     from vardnav.domains.identity.oauth.revocation import RevocationList
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     from vardnav.fhir.operations.registry import register_operation
 
     register_operation(SET_OPTIONS)
+    for operation in pdl_operations(settings.emergency_access_hours):
+        register_operation(operation)
     app.state.keys = KeyStore(settings.key_dir)
     # One revocation list for the API and the revoke endpoint: a revocation applies at once.
     app.state.revocations = RevocationList(engine)

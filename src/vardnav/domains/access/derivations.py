@@ -24,6 +24,7 @@ from vardnav.domains.access.profiles import (
     extension_value,
 )
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
+from vardnav.errors import Forbidden
 from vardnav.fhir.datetimes import DateFormatError, now, parse_range
 from vardnav.fhir.hooks import Custody, RequestContext
 from vardnav.fhir.storage.tables import resource
@@ -36,6 +37,8 @@ OPEN = {
     "ServiceRequest": {"active", "on-hold"},
 }
 ENDED = {"Encounter": "finished", "EpisodeOfCare": "finished"}
+# Set in the request context by the block operations while they write the block's Consent.
+BLOCK_OPERATION = "vardnav.block-operation"
 
 
 class PdlDerivations:
@@ -50,6 +53,7 @@ class PdlDerivations:
             if stored is not None:
                 self._relationships(conn, resource_type, ref, stored, custody)
         elif resource_type == "Consent":
+            self._guard_blocks(conn, ctx, ref, stored)
             conn.execute(delete(consent).where(consent.c.source_ref == ref))
             conn.execute(delete(block).where(block.c.source_ref == ref))
             if stored is not None:
@@ -78,6 +82,18 @@ class PdlDerivations:
                 start=start, end=end))
 
     # -- consent and blocks ---------------------------------------------------------------
+
+    @staticmethod
+    def _guard_blocks(conn: Connection, ctx: RequestContext, ref: str,
+                      stored: dict[str, Any] | None) -> None:
+        """Blocks change only through $block, $lift-block and $void-block (audited; a wrong
+        block is voided, never edited or deleted)."""
+        if ctx.attributes.get(BLOCK_OPERATION):
+            return
+        was_block = conn.execute(select(block.c.id).where(block.c.source_ref == ref)).first()
+        if was_block is not None or (stored is not None and consent_category(stored) == "block"):
+            raise Forbidden("Blocks are registered with Patient/{id}/$block and changed only "
+                            "with Consent/{id}/$lift-block or $void-block")
 
     def _consent(self, conn: Connection, ref: str, res: dict[str, Any]) -> None:
         patient = _patient_id(res, "patient")

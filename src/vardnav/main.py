@@ -36,6 +36,7 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
                   inner: AccessPolicy | None = None) -> dict[str, Any]:
     """The access policy chain, custodian and write listeners every request passes:
     SMART scopes, then the municipality's options, then the patient data law (PDL)."""
+    from vardnav.domains.access.block_notices import BlockNotices
     from vardnav.domains.access.custody import PdlCustodian
     from vardnav.domains.access.derivations import PdlDerivations
     from vardnav.domains.access.pdl_policy import PdlPolicy
@@ -50,7 +51,7 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
         return {"policy": policy}
     window = settings.care_relationship_days * 86400
     return {"policy": policy, "custodian": PdlCustodian(),
-            "listeners": (PdlDerivations(window),)}
+            "listeners": (PdlDerivations(window),), "notices": (BlockNotices(),)}
 
 
 def build_services(settings: Settings, *, policy: AccessPolicy | None = None,

@@ -248,3 +248,23 @@ def test_protected_identity_hides_the_address(world: dict[str, Any],
     n1: User = world["n1"]
     assert "address" not in n1.get(f"Patient/{secret['id']}").json()
     assert "Hemlig" not in n1.get("Patient?family=Skyddad").text
+
+
+def _notices(user: User, query: str) -> list[str]:
+    bundle = user.get(query).json()
+    return [i["diagnostics"] for e in bundle.get("entry", [])
+            if e["search"]["mode"] == "outcome" for i in e["resource"]["issue"]
+            if i["code"] == "suppressed"]
+
+
+def test_users_are_told_blocked_data_exists_but_not_where(world: dict[str, Any]) -> None:
+    n1, h = world["n1"], world["h"]
+    assert _notices(h, f"Patient?_id={world['x']}") == []
+    n1.op(f"Patient/{world['x']}/$block", kind="outer", provider=REGION_HSA)
+    told = _notices(h, f"Patient?_id={world['x']}")
+    assert len(told) == 1 and "blocked data" in told[0] and REGION_HSA not in told[0]
+    assert _notices(n1, f"Patient?_id={world['x']}") == []  # nothing is hidden from them
+    h.op(f"Patient/{world['x']}/$emergency-access", reason="Akut")
+    [where] = _notices(h, f"Patient?_id={world['x']}")
+    assert REGION_HSA in where  # in an emergency: where, not yet what
+    assert not h.sees(f"Observation/{world['obs']}")

@@ -73,6 +73,12 @@ class WriteListener(Protocol):
         (`stored` is None for a delete): keeps derived state in step with the resources."""
 
 
+class NoticeSource(Protocol):
+    def notices(self, conn: Connection, ctx: RequestContext, patients: list[str]) -> list[str]:
+        """Warnings for the caller about these patients' data (e.g. that some is withheld),
+        returned with search results as OperationOutcome warnings."""
+
+
 class AuditSink(Protocol):
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         """Record `event` on `conn`: inside the interaction's own transaction, so a write and

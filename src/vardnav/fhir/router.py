@@ -237,12 +237,13 @@ def search_bundle(repo: Repository, rtype: str | None, pairs: list[tuple[str, st
         entries.append({"fullUrl": f"{base}/{res['resourceType']}/{res['id']}",
                         "resource": shape(res, req.summary, req.elements),
                         "search": {"mode": "include"}})
-    if result.warnings:
-        entries.append({"resource": {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "warning", "code": "not-supported", "diagnostics": w}
-                      for w in result.warnings]},
-            "search": {"mode": "outcome"}})
+    issues = [{"severity": "warning", "code": "not-supported", "diagnostics": w}
+              for w in result.warnings]
+    issues += [{"severity": "warning", "code": "suppressed", "diagnostics": n}
+               for n in result.notices]
+    if issues:
+        entries.append({"resource": {"resourceType": "OperationOutcome", "issue": issues},
+                        "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                               "meta": {"lastUpdated": instant(now())}}
     if result.total is not None:

@@ -36,6 +36,7 @@ from vardnav.fhir.hooks import (
     Custodian,
     Custody,
     KeepCustody,
+    NoticeSource,
     RequestContext,
     WriteListener,
 )
@@ -61,6 +62,7 @@ class EngineServices:
     max_page_size: int = 1000
     custodian: Custodian = field(default_factory=KeepCustody)
     listeners: tuple[WriteListener, ...] = ()
+    notices: tuple[NoticeSource, ...] = ()
 
 
 @dataclass
@@ -79,6 +81,7 @@ class SearchResult:
     total: int | None
     request: SearchRequest
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # data withheld from the caller
 
 
 @dataclass
@@ -112,14 +115,25 @@ class Repository:
                    content: dict[str, Any] | None = None) -> None:
         self.s.policy.authorize(self.ctx, interaction, rtype, content)
 
-    def record_audit(self, interaction: str, rtype: str | None, ids: list[str], *,
-                     resources: list[dict[str, Any]] | None = None, **detail: Any) -> None:
-        """Audit an interaction; `resources` (the data it touched) name the patients."""
+    def patients_in(self, resources: list[dict[str, Any]]) -> list[str]:
         patients: list[str] = []
-        for res in resources or []:
+        for res in resources:
             for pid in patients_of(self.s.registry, res):
                 if pid not in patients:
                     patients.append(pid)
+        return patients
+
+    def notices_for(self, resources: list[dict[str, Any]]) -> list[str]:
+        patients = self.patients_in(resources)
+        if not patients:
+            return []
+        return [n for source in self.s.notices
+                for n in source.notices(self.conn, self.ctx, patients)]
+
+    def record_audit(self, interaction: str, rtype: str | None, ids: list[str], *,
+                     resources: list[dict[str, Any]] | None = None, **detail: Any) -> None:
+        """Audit an interaction; `resources` (the data it touched) name the patients."""
+        patients = self.patients_in(resources or [])
         self.s.audit.record(self.conn, self.ctx, AuditRecord(
             interaction, rtype, ids, detail=detail, patients=patients))
 
@@ -203,7 +217,7 @@ class Repository:
                           resources=[*matches, *included],
                           included=[f"{i['resourceType']}/{i['id']}" for i in included])
         return SearchResult(self._visible(matches), self._visible(included), total, req,
-                            list(req.warnings))
+                            list(req.warnings), self.notices_for([*matches, *included]))
 
     def search_ids(self, rtype: str, pairs: list[tuple[str, str]],
                    limit: int = 2) -> list[str]:

@@ -1,0 +1,47 @@
+"""Tells staff that blocked data exists for a patient in their results, without saying which
+provider or unit holds it — except to a user with current emergency access, who is shown
+where (the first of the two deliberate steps; lifting the block is the second)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Connection, and_, exists, not_, or_, select
+
+from vardnav.domains.access.pdl_tables import block, block_lift, emergency
+from vardnav.domains.identity.access.principal import Principal
+from vardnav.fhir.hooks import RequestContext
+
+
+class BlockNotices:
+    def notices(self, conn: Connection, ctx: RequestContext, patients: list[str]) -> list[str]:
+        p = ctx.principal
+        if not (isinstance(p, Principal) and p.kind == "staff") or not patients:
+            return []
+        now = time.time()
+        lifted = exists(select(block_lift.c.id).where(
+            block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
+            block_lift.c.until > now,
+            or_(block_lift.c.subject == p.subject, block_lift.c.unit == p.unit)))
+        rows = conn.execute(select(block.c.patient_id, block.c.kind, block.c.provider,
+                                   block.c.unit).where(
+            block.c.patient_id.in_(patients), block.c.active.is_(True),
+            or_(and_(block.c.kind == "outer", block.c.provider != (p.provider or "")),
+                and_(block.c.kind == "inner", block.c.unit != (p.unit or ""))),
+            not_(lifted))).all()
+        if not rows:
+            return []
+        emergencies = {r.patient_id for r in conn.execute(select(emergency.c.patient_id).where(
+            emergency.c.subject == p.subject, emergency.c.patient_id.in_(patients),
+            emergency.c.until > now))}
+        out = []
+        for patient in sorted({r.patient_id for r in rows}):
+            if patient in emergencies:
+                where = ", ".join(sorted(f"{r.kind} block on {r.provider or r.unit}"
+                                         for r in rows if r.patient_id == patient))
+                out.append(f"Patient/{patient} has blocked data ({where}); it stays hidden "
+                           "until the block is lifted ($lift-block)")
+            else:
+                out.append(f"Patient/{patient} has blocked data at another care unit or "
+                           "provider; it is not shown")
+        return out

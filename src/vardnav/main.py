@@ -39,12 +39,13 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
     from vardnav.domains.access.block_notices import BlockNotices
     from vardnav.domains.access.custody import PdlCustodian
     from vardnav.domains.access.derivations import PdlDerivations
+    from vardnav.domains.access.own_record import OwnRecords
     from vardnav.domains.access.pdl_policy import PdlPolicy
     from vardnav.domains.identity.access.scope_policy import ScopePolicy
     from vardnav.domains.identity.organisation.directory import OrganizationDirectory
     from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
 
-    law: AccessPolicy = PdlPolicy(inner or AllowAllPolicy()) if pdl else (
+    law: AccessPolicy = PdlPolicy(OwnRecords(engine), inner or AllowAllPolicy()) if pdl else (
         inner or AllowAllPolicy())
     policy = ScopePolicy(registry, inner=OptionsPolicy(OrganizationDirectory(engine), law))
     if not pdl:

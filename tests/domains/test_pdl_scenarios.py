@@ -268,3 +268,33 @@ def test_users_are_told_blocked_data_exists_but_not_where(world: dict[str, Any])
     [where] = _notices(h, f"Patient?_id={world['x']}")
     assert REGION_HSA in where  # in an emergency: where, not yet what
     assert not h.sees(f"Observation/{world['obs']}")
+
+
+def test_staff_cannot_open_their_own_record(world: dict[str, Any], pdl_client: TestClient,
+                                            settings: Settings) -> None:
+    pnr_system = "http://electronichealth.se/identifier/personnummer"
+    pnr = "191212121212"  # Skatteverket's well-known test number
+    me = pdl_client.post("/fhir/Patient", headers=FHIR_JSON, json=patient(
+        "Själv", identifier=[{"system": pnr_system, "value": pnr}])).json()
+    practitioner = pdl_client.post("/fhir/Practitioner", headers=FHIR_JSON, json={
+        "resourceType": "Practitioner", "identifier": [
+            {"system": HSA_SYSTEM, "value": "SE2321000131-SELF"},
+            {"system": pnr_system, "value": pnr}]}).json()
+    nurse = User(pdl_client, settings, "SE2321000131-SELF", MED1, REGION_HSA)
+    nurse.h = bearer(mint_token(settings, "user/*.cruds", kind="staff",
+                                subject="SE2321000131-SELF", unit=MED1, provider=REGION_HSA,
+                                role="registered-nurse",
+                                fhir_user=f"Practitioner/{practitioner['id']}"))
+    n1: User = world["n1"]
+    mine = n1.create(observation(f"Patient/{me['id']}"))
+    n1.create({"resourceType": "Encounter", "status": "in-progress",
+               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                         "code": "AMB"},
+               "subject": {"reference": f"Patient/{me['id']}"},
+               "serviceProvider": {"reference": f"Organization/{world['orgs'][MED1]}"}})
+    assert n1.sees(f"Observation/{mine['id']}")  # a colleague with the relationship may
+    assert not nurse.sees(f"Observation/{mine['id']}")
+    assert not nurse.sees(f"Patient/{me['id']}")
+    nurse.op(f"Patient/{world['x']}/$emergency-access", reason="Akut")
+    assert nurse.ids(f"Observation?subject=Patient/{me['id']}") == set()
+    assert nurse.sees(f"Observation/{world['obs']}")  # other patients as usual

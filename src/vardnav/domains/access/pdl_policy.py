@@ -9,7 +9,8 @@ For staff, a resource that belongs to a patient (its `patient_id`) is visible wh
    other providers), an inner block on the unit that recorded it (for users of other units),
    limited to the block's data period, attention information exempt if the block says so,
    unless the block is temporarily lifted for this user or unit.
-Patient resources themselves (identification) are visible to all staff, with address data
+Staff never see their own record (own_record.py). Patient resources themselves
+(identification) are visible to all other staff, with address data
 hidden for protected identities; block Consents are visible only to the provider that holds
 them. Residents are confined to their record by their scopes; system callers are not limited
 here. Resources of no patient (Organization, Practitioner...) are visible to everyone.
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
 
+from vardnav.domains.access.own_record import OwnRecords
 from vardnav.domains.access.pdl_tables import block, block_lift, care_relationship, consent
 from vardnav.domains.access.pdl_tables import emergency as emergency_access
 from vardnav.domains.access.profiles import ATTENTION_TYPES, is_protected
@@ -30,7 +32,9 @@ from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, RequestContext
 
 
 class PdlPolicy:
-    def __init__(self, inner: AccessPolicy | None = None) -> None:
+    def __init__(self, own_records: OwnRecords | None = None,
+                 inner: AccessPolicy | None = None) -> None:
+        self.own_records = own_records
         self.inner = inner or AllowAllPolicy()
 
     def authorize(self, ctx: RequestContext, interaction: str, resource_type: str | None,
@@ -44,6 +48,10 @@ class PdlPolicy:
         if not (isinstance(p, Principal) and p.kind == "staff"):
             return inner
         own = staff_condition(p, table, resource_type, time.time())
+        mine = self.own_records.of(p.fhir_user) if self.own_records else frozenset()
+        if mine:  # never their own record, whatever else would allow it
+            not_mine = or_(table.c.patient_id.is_(None), table.c.patient_id.not_in(sorted(mine)))
+            own = not_mine if own is None else and_(own, not_mine)
         if own is None:
             return inner
         return own if inner is None else and_(own, inner)

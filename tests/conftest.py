@@ -22,6 +22,7 @@ from vardnav.domains.access.pdl_tables import (
     care_relationship,
     consent,
     emergency,
+    not_sharing,
 )
 from vardnav.domains.identity.access.keys import KeyStore
 from vardnav.domains.identity.access.principal import principal_claims
@@ -40,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TESTPERSONNUMMER = SHARED_DATA / "skatteverket-testpersonnummer.txt"
 FHIR_JSON = {"content-type": "application/fhir+json"}
-PDL_TABLES = (care_relationship, consent, block, block_lift, emergency)
+PDL_TABLES = (care_relationship, consent, block, block_lift, emergency, not_sharing)
 
 
 def database_url(tmp_dir: Path) -> str:

@@ -298,3 +298,20 @@ def test_staff_cannot_open_their_own_record(world: dict[str, Any], pdl_client: T
     nurse.op(f"Patient/{world['x']}/$emergency-access", reason="Akut")
     assert nurse.ids(f"Observation?subject=Patient/{me['id']}") == set()
     assert nurse.sees(f"Observation/{world['obs']}")  # other patients as usual
+
+
+def test_school_health_is_a_separate_provider_that_shares_nothing(
+        world: dict[str, Any], pdl_client: TestClient, settings: Settings) -> None:
+    school = "SE000014010000-K1401-EH"  # Härryda's school health service (option 2)
+    school_nurse = User(pdl_client, settings, "SE000014010000-S1", school, school, "school-nurse")
+    orgs = pdl_client.get(f"/fhir/Organization?identifier={HSA_SYSTEM}|{school}").json()
+    school_org = orgs["entry"][0]["resource"]["id"]
+    school_nurse.create({"resourceType": "EpisodeOfCare", "status": "active",
+                         "patient": {"reference": f"Patient/{world['x']}"},
+                         "managingOrganization": {"reference": f"Organization/{school_org}"}})
+    note = school_nurse.create(observation(f"Patient/{world['x']}", code="29463-7"))
+    assert school_nurse.sees(f"Observation/{note['id']}")
+    assert not school_nurse.sees(f"Observation/{world['obs']}")  # nor does it read others'
+    n1: User = world["n1"]
+    n1.op(f"Patient/{world['x']}/$emergency-access", reason="Akut")
+    assert not n1.sees(f"Observation/{note['id']}")  # not even in an emergency

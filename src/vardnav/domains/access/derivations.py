@@ -5,7 +5,8 @@ transaction (an engine write listener):
   CareTeam (participant and managing organisations), Task (owner) and ServiceRequest
   (performer) — open while the source is active, and for `window` seconds after a finished
   encounter or episode ends;
-- consents and blocks from Consent resources (profiles.py).
+- consents and blocks from Consent resources (profiles.py);
+- which care providers do not share their data (from Organization: type and options).
 
 A source's rows are replaced on every write of it, and removed when it is deleted.
 """
@@ -16,13 +17,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from vardnav.domains.access.pdl_tables import block, care_relationship, consent
+from vardnav.domains.access.pdl_tables import block, care_relationship, consent, not_sharing
 from vardnav.domains.access.profiles import (
     BLOCK_EXEMPTS_ATTENTION,
     BLOCK_KIND,
     consent_category,
     extension_value,
 )
+from vardnav.domains.identity.organisation.assignments import org_type
+from vardnav.domains.identity.organisation.options import options_of
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.errors import Forbidden
 from vardnav.fhir.datetimes import DateFormatError, now, parse_range
@@ -52,6 +55,8 @@ class PdlDerivations:
             conn.execute(delete(care_relationship).where(care_relationship.c.source_ref == ref))
             if stored is not None:
                 self._relationships(conn, resource_type, ref, stored, custody)
+        elif resource_type == "Organization":
+            self._sharing(conn, stored)
         elif resource_type == "Consent":
             self._guard_blocks(conn, ctx, ref, stored)
             conn.execute(delete(consent).where(consent.c.source_ref == ref))
@@ -80,6 +85,19 @@ class PdlDerivations:
             conn.execute(insert(care_relationship).values(
                 patient_id=patient, unit=unit, source=rtype.lower()[:16], source_ref=ref,
                 start=start, end=end))
+
+    # -- which providers share ---------------------------------------------------------
+
+    @staticmethod
+    def _sharing(conn: Connection, org: dict[str, Any] | None) -> None:
+        hsa = next((i.get("value") for i in (org or {}).get("identifier", [])
+                    if i.get("system") == HSA_SYSTEM), None)
+        if not hsa:
+            return
+        conn.execute(delete(not_sharing).where(not_sharing.c.provider == hsa))
+        kind = org_type(org or {})
+        if kind == "school-health" or (kind == "municipality" and "1" not in options_of(org)):
+            conn.execute(insert(not_sharing).values(provider=hsa))
 
     # -- consent and blocks ---------------------------------------------------------------
 

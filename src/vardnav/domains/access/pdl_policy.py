@@ -3,8 +3,9 @@
 For staff, a resource that belongs to a patient (its `patient_id`) is visible when
 1. the user's unit has a current care relationship with the patient (derived or asserted),
    or the user has current emergency access to the patient; and
-2. it was recorded by the user's own care provider, or the patient has consented to the
-   user's provider reading other providers' data, or the user has emergency access; and
+2. it was recorded by the user's own care provider, or — both providers sharing in
+   sammanhållen journalföring — the patient has consented to the user's provider reading
+   other providers' data, or the user has emergency access; and
 3. no active block covers it: an outer block on the provider that recorded it (for users of
    other providers), an inner block on the unit that recorded it (for users of other units),
    limited to the block's data period, attention information exempt if the block says so,
@@ -24,7 +25,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
 
 from vardnav.domains.access.own_record import OwnRecords
-from vardnav.domains.access.pdl_tables import block, block_lift, care_relationship, consent
+from vardnav.domains.access.pdl_tables import (
+    block,
+    block_lift,
+    care_relationship,
+    consent,
+    not_sharing,
+)
 from vardnav.domains.access.pdl_tables import emergency as emergency_access
 from vardnav.domains.access.profiles import ATTENTION_TYPES, is_protected
 from vardnav.domains.identity.access.principal import Principal
@@ -80,6 +87,10 @@ def staff_condition(p: Principal, t: Table, rtype: str | None,
         cons.c.patient_id == t.c.patient_id, cons.c.provider == provider,
         cons.c.start <= now, or_(cons.c.end.is_(None), cons.c.end > now)))
     own = t.c.owner == provider
+    # Sammanhållen journalföring covers only providers that share, read by providers that do.
+    shares = and_(or_(t.c.owner.is_(None), t.c.owner.not_in(select(not_sharing.c.provider))),
+                  not_(exists(select(not_sharing.c.provider).where(
+                      not_sharing.c.provider == provider))))
     lifted = exists(select(block_lift.c.id).where(
         block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
         block_lift.c.until > now, or_(block_lift.c.subject == user, block_lift.c.unit == unit)))
@@ -94,7 +105,8 @@ def staff_condition(p: Principal, t: Table, rtype: str | None,
                   t.c.resource_type.in_(ATTENTION_TYPES))),
         not_(lifted)))
     patient_data = and_(
-        or_(related, emergency), or_(own, emergency, consented), not_(blocked),
+        or_(related, emergency), or_(own, and_(shares, or_(emergency, consented))),
+        not_(blocked),
         or_(t.c.resource_type != "Consent", own))
     visible = [t.c.patient_id.is_(None), patient_data]
     if rtype is None:  # any type: Patient resources among them stay findable

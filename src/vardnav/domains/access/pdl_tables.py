@@ -81,3 +81,10 @@ emergency = Table(
     Column("reason", Text, nullable=False),
     Index("ix_pdl_emergency_subject_patient", "subject", "patient_id"),
 )
+
+# Care providers whose data is not shared with other providers: municipalities that have not
+# chosen option 1 (information exchange) and school health services (a separate record).
+not_sharing = Table(
+    "pdl_not_sharing", metadata,
+    Column("provider", String(64), primary_key=True),
+)

@@ -168,6 +168,12 @@ def test_demo_loads_tagged_patients_then_if_empty_does_nothing(
                if i["system"] == PNR_SYSTEM]
     assert len(numbers) == len(set(numbers)) == 20
     assert set(numbers) <= official
+    # The demo's records are kept by the region's primary care centres (custody tags).
+    units = {t["code"] for e in bundle["entry"] for t in e["resource"]["meta"]["tag"]
+             if t["system"] == "https://vardnav.se/fhir/CodeSystem/care-unit"}
+    assert units and all(u.startswith("SE2321000131-VC") for u in units)
+    assert total(api, "Observation?_tag=https://vardnav.se/fhir/CodeSystem/care-provider|"
+                      "SE2321000131-E000000000001") == total(api, "Observation")
 
     again = run("demo", "--if-empty", "--patients", "5")
     assert "already holds data" in again.output

@@ -15,12 +15,17 @@ from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.demo.population import count_resources, generate_population, load_test_personnummer
+from vardnav.domains.access.custody import ON_BEHALF_OF
 from vardnav.domains.identity.access.principal import SERVER
-from vardnav.fhir.hooks import RequestContext
+from vardnav.domains.identity.organisation.region_data import PRIMARY_CARE, REGION_HSA
+from vardnav.fhir.hooks import Custody, RequestContext
 from vardnav.fhir.http_types import FhirRequest
 from vardnav.fhir.router import dispatch
 from vardnav.fhir.storage.repository import Repository
 from vardnav.fhir.storage.tables import resource
+
+# The demo population's records are the region's, kept by its primary care centres.
+DEMO_UNITS = [Custody(REGION_HSA, f"{REGION_HSA[:13]}{code}") for code, _n, _m in PRIMARY_CARE]
 
 
 @dataclass
@@ -53,10 +58,13 @@ def _transaction_poster(settings: Settings) -> Iterator[Callable[[dict], None]]:
 
     engine = make_engine(settings.database_url)
     services = build_services(settings, engine=engine)
-    ctx = RequestContext(principal=SERVER, base_url=settings.base_url.rstrip("/"))
+    base = settings.base_url.rstrip("/")
 
-    def post(bundle: dict) -> None:
+    def post(bundle: dict, custody: Custody | None = None) -> None:
+        """`custody`: the care unit the data is recorded for (the demo has no real users)."""
         request = FhirRequest("POST", "", [], {"prefer": "return=minimal"}, bundle)
+        attributes = {ON_BEHALF_OF: custody} if custody else {}
+        ctx = RequestContext(principal=SERVER, base_url=base, attributes=attributes)
         run_in_transaction(engine,
                            lambda conn: dispatch(Repository(conn, services, ctx), request))
 
@@ -89,7 +97,8 @@ def load_population(settings: Settings, *, patients: int, seed: int,
     with _transaction_poster(settings) as post:
 
         def flush() -> None:
-            post(merge_bundles(pending))
+            # Each batch of patients is cared for at one of the region's primary care units.
+            post(merge_bundles(pending), DEMO_UNITS[n_pat % len(DEMO_UNITS)])
             for _ in pending:
                 on_patient()
             pending.clear()

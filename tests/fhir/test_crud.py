@@ -214,7 +214,11 @@ def test_capability_statement_lists_what_is_supported(fhir: Fhir) -> None:
     assert "chromosome-variant-coordinate" not in seq  # 3-component composite: unsupported
     assert {"read", "vread", "update", "patch", "delete", "create", "search-type"} <= {
         i["code"] for i in obs["interaction"]}
-    # The engine's own operations, and those the domains add (patient data law).
-    assert {o["name"] for o in by_type["Patient"]["operation"]} == {
-        "validate", "everything", "assert-care-relationship", "emergency-access", "block"}
+    # The engine's own operations, and exactly those the domains registered for Patient.
+    from vardnav.fhir.operations.registry import OPERATIONS
+
+    listed = {o["name"] for o in by_type["Patient"]["operation"]}
+    assert {"validate", "everything"} <= listed
+    assert listed == {op.name for op in OPERATIONS.values()
+                      if op.types is None or "Patient" in op.types}
     assert {i["code"] for i in cs["rest"][0]["interaction"]} >= {"transaction", "batch"}

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vardnav.cli_audit import audit
 from vardnav.cli_clients import add as add_client
 from vardnav.cli_clients import clients
 from vardnav.cli_users import print_demo_accounts, users
@@ -130,6 +131,7 @@ apps = typer.Typer(help="Register apps and integrations (OAuth clients); see als
 app.add_typer(apps, name="app")
 app.add_typer(clients, name="client")
 app.add_typer(users, name="user")
+app.add_typer(audit, name="audit")
 # `vardnav app register` is the older name of `vardnav client add`.
 apps.command("register")(add_client)
 

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_hsa_claim: str = "hsa_id"
+    # Access log (domains/access/audit_*.py). Log extracts name the users who accessed the
+    # record (public providers must; set False where users are to be left out). The review
+    # flags staff who touched more distinct patients in one day than this. The server seals
+    # new log rows into the hash chain this often (0: never; `vardnav audit seal` then).
+    log_extract_shows_users: bool = True
+    audit_review_daily_patients: int = 50
+    audit_seal_seconds: float = 1.0
 
 
 def get_settings() -> Settings:

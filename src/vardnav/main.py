@@ -22,7 +22,6 @@ from vardnav.fhir.hooks import (
     AccessPolicy,
     AllowAllPolicy,
     AuditSink,
-    MemoryAuditSink,
     RequestContext,
 )
 from vardnav.fhir.search.custom import registry_for
@@ -59,18 +58,23 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
                    audit: AuditSink | None = None, engine: Any = None) -> EngineServices:
     """Engine services; with an `engine`, the server's own SearchParameters are included.
     `policy` is the innermost rule, narrowed by the access layers (see access_layers)."""
+    from vardnav.domains.access.append_only import AppendOnlyAuditPolicy
+    from vardnav.domains.access.audit_log import DatabaseAuditSink
     from vardnav.domains.identity.swedish_identifiers import check_swedish_identifiers
 
     registry = registry_for(engine) if engine is not None else default_registry()
     db = engine if engine is not None else make_engine(settings.database_url)
-    return EngineServices(
+    services = EngineServices(
         registry=registry,
         validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
-        audit=audit or MemoryAuditSink(),
+        audit=audit or DatabaseAuditSink(),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         **access_layers(settings, registry, db, inner=policy),
     )
+    # Outermost: whatever the layers allow, the access log is append-only over the API.
+    services.policy = AppendOnlyAuditPolicy(services.policy)
+    return services
 
 
 def create_app(settings: Settings | None = None, *, services: EngineServices | None = None,
@@ -87,7 +91,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         # objects; freezing them keeps full garbage collections (request pauses) short.
         gc.collect()
         gc.freeze()
-        yield
+        async with sealing(engine, settings.audit_seal_seconds):  # the access log's chain
+            yield
 
     app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__, lifespan=lifespan,
                   description="FHIR R4 (4.0.1) server of the Vårdnav shared health record.")
@@ -95,6 +100,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.engine = engine
     app.state.services = services
 
+    from vardnav.domains.access.audit_sealer import sealing
     from vardnav.domains.access.operations import pdl_operations
     from vardnav.domains.identity.access.bearer import BearerAuthenticator, challenge
     from vardnav.domains.identity.access.keys import KeyStore
@@ -125,7 +131,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         except Unauthorized as exc:
             exc.headers["WWW-Authenticate"] = challenge(exc, token_sent=bool(header))
             raise
-        return RequestContext(principal=principal, base_url=base)
+        address = {"client_address": request.client.host} if request.client else {}
+        return RequestContext(principal=principal, base_url=base, attributes=address)
 
     app.include_router(build_identity_router(app.state.keys, engine, settings,
                                              revocations=app.state.revocations))

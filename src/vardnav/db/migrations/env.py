@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from vardnav.db.engine import make_engine
+from vardnav.domains.access import models as _access_log_models  # noqa: F401 - registers tables
 from vardnav.domains.access import pdl_tables as _pdl_tables  # noqa: F401 - registers tables
 from vardnav.domains.identity import models as _identity_models  # noqa: F401 - registers tables
 from vardnav.fhir.storage.tables import metadata

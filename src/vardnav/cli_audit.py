@@ -1,0 +1,83 @@
+"""`vardnav audit seal|verify|review`: the access log, from the server host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from vardnav.config import Settings
+
+audit = typer.Typer(help="The access log: seal it into its hash chain, verify the chain.",
+                    no_args_is_help=True)
+console = Console()
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    from vardnav.db.engine import make_engine
+
+    engine = make_engine(Settings().database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@audit.command("seal")
+def seal_command() -> None:
+    """Seal unsealed log rows into the hash chain (the server does this every second)."""
+    from vardnav.domains.access.audit_chain import seal
+
+    with _engine() as engine:
+        done = seal(engine)
+    console.print(f"Sealed {done} record(s).")
+
+
+@audit.command("verify")
+def verify_command(anchor: str | None = typer.Option(
+        None, help="POS:HASH of a chain head noted earlier (printed by verify): checks that "
+                   "nothing was removed from the end or rewritten since.")) -> None:
+    """Recompute the hash chain; exit 1 on altered, removed, reordered or long-unsealed records."""
+    from vardnav.domains.access.audit_chain import verify
+
+    expected = _anchor(anchor) if anchor else None
+    with _engine() as engine:
+        report = verify(engine, anchor=expected)
+    summary = Table(title="Access log", show_header=False)
+    summary.add_row("sealed records", str(report.sealed))
+    summary.add_row("unsealed records", str(report.unsealed))
+    summary.add_row("recorded", f"{_when(report.first_recorded)} – "
+                                f"{_when(report.last_recorded)} UTC")
+    console.print(summary)
+    console.print(f"chain head: {report.head_pos}:{report.head_hash}", soft_wrap=True)
+    if report.ok:
+        console.print("[green]The chain is intact.[/green] Keep the chain head above "
+                      "elsewhere to check later that nothing was removed from its end "
+                      "(--anchor).")
+        return
+    problems = Table(title=f"{len(report.problems)} problem(s)")
+    for column in ("kind", "chain pos", "seq", "what"):
+        problems.add_column(column)
+    for p in report.problems:
+        problems.add_row(p.kind, "" if p.chain_pos is None else str(p.chain_pos),
+                         "" if p.seq is None else str(p.seq), p.message)
+    console.print(problems)
+    console.print("[red]The access log does not verify.[/red]")
+    raise typer.Exit(1)
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    pos, _, digest = text.partition(":")
+    if not (pos.isdigit() and len(digest) == 64):
+        raise typer.BadParameter("--anchor is POS:HASH, e.g. 1200:3f2a… (64 hex digits)")
+    return int(pos), digest

@@ -1,0 +1,245 @@
+"""An audited interaction as a FHIR R4 AuditEvent, plus the columns the access log indexes.
+
+What PDL asks of every log entry (domain.md §2) and where it sits in the AuditEvent:
+- the action: `type` (rest, or DICOM user authentication for sign-in), `subtype` (the FHIR
+  restful interaction, and Vårdnav's own interaction name), `action` (C/R/U/D/E);
+- the user: the requesting `agent` (HSA-id for staff, with the profession as `role`, the
+  FHIR user as reference, the purpose of use and the network address);
+- the care unit and care provider the access came from: two more agents (R4 has no
+  `onBehalfOf`; the agent types are Vårdnav codes `care-unit` / `care-provider`);
+- the patient: one `entity` per patient (role Patient), plus one per resource touched;
+- the time: `recorded`.
+The app the user worked in is an agent too (DICOM 110150 Application, its client id).
+
+Purpose of use (v3-ActReason): `ctx.attributes["purpose_of_use"]` when the access layer
+set one (ETREAT for emergency access), else TREAT for staff (care), PATRQT for residents
+(the patient's own request) and HOPERAT for system callers (integrations and the server's
+own lookups are healthcare operations, not care of one patient).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from vardnav.domains.identity.access.principal import Principal
+from vardnav.fhir.datetimes import instant
+from vardnav.fhir.hooks import AuditRecord, RequestContext
+
+HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
+# Request-context attributes the access layers set and the log records.
+PURPOSE_OF_USE = "purpose_of_use"  # v3-ActReason code, e.g. ETREAT
+CARE_RELATIONSHIP = "care_relationship"  # "asserted" when the user asserted one
+CLIENT_ADDRESS = "client_address"  # the caller's IP address
+REASON = "reason"  # a user's stated reason (emergency access, asserted relationship)
+RECORDED_ATTRIBUTES = (PURPOSE_OF_USE, CARE_RELATIONSHIP, REASON)
+
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+RESTFUL = "http://hl7.org/fhir/restful-interaction"
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+SECURITY_ROLE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+PROFESSION = "https://vardnav.se/fhir/CodeSystem/profession"
+AGENT_TYPE = "https://vardnav.se/fhir/CodeSystem/audit-agent-type"
+INTERACTION = "https://vardnav.se/fhir/CodeSystem/audit-interaction"
+CLIENT_ID = "https://vardnav.se/fhir/sid/client-id"
+TOKEN_SUBJECT = "https://vardnav.se/fhir/sid/token-subject"
+USERNAME = "https://vardnav.se/fhir/sid/username"
+
+DEFAULT_PURPOSE = {"staff": "TREAT", "resident": "PATRQT", "system": "HOPERAT"}
+_ACTIONS = {"create": "C", "read": "R", "vread": "R", "history": "R", "update": "U",
+            "patch": "U", "delete": "D"}  # searches, operations, sign-in: E (execute)
+_RESTFUL = {"read", "vread", "update", "patch", "delete", "history", "create", "search"}
+LOGIN = "login"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The principal's fields the log needs; any context, even an anonymous one, has one."""
+
+    kind: str | None
+    subject: str | None
+    client_id: str | None = None
+    unit: str | None = None
+    provider: str | None = None
+    role: str | None = None
+    fhir_user: str | None = None
+    patient: str | None = None
+
+
+def caller_of(ctx: RequestContext) -> Caller:
+    p = ctx.principal
+    if isinstance(p, Principal):
+        return Caller(p.kind, p.subject, p.client_id, p.unit, p.provider, p.role,
+                      p.fhir_user, p.patient)
+    return Caller(None, str(p) if p else None)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One access-log row before it is stored: columns, event text and patients touched."""
+
+    recorded: float
+    event: str
+    columns: dict[str, Any]
+    patients: tuple[str, ...]
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, UTF-8): the text that is stored and hashed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def audit_row(ctx: RequestContext, record: AuditRecord, recorded: float) -> AuditRow:
+    caller = caller_of(ctx)
+    login = record.interaction == LOGIN
+    purpose = None
+    if not login:  # signing in is no access to patient data: no purpose of use
+        purpose = (str(ctx.attributes.get(PURPOSE_OF_USE) or "")
+                   or DEFAULT_PURPOSE.get(caller.kind or ""))
+    relationship = ctx.attributes.get(CARE_RELATIONSHIP)
+    patients = tuple(dict.fromkeys(record.patients))
+    event = audit_event(ctx, record, recorded, caller, purpose, patients)
+    columns = {"user_id": caller.subject, "kind": caller.kind, "unit": caller.unit,
+               "provider": caller.provider, "purpose": purpose,
+               "care_relationship": str(relationship) if relationship else None,
+               "interaction": record.interaction, "resource_type": record.resource_type,
+               "outcome": record.outcome}
+    return AuditRow(recorded, canonical(event), columns, patients)
+
+
+def audit_event(ctx: RequestContext, record: AuditRecord, recorded: float, caller: Caller,
+                purpose: str | None, patients: tuple[str, ...]) -> dict[str, Any]:
+    success = record.outcome == "success"
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent", "id": str(uuid.uuid4()),
+        **_type_and_subtype(record),
+        "action": _ACTIONS.get(record.interaction, "E"),
+        "recorded": instant(recorded),
+        "outcome": "0" if success else "4",
+        "agent": _agents(ctx, caller, purpose),
+        "source": {"site": "Vårdnav", "observer": {"display": "Vårdnav"},
+                   "type": [{"system": SOURCE_TYPE, "code": "4",
+                             "display": "Application Server"}]},
+    }
+    if not success and record.detail.get("error"):
+        event["outcomeDesc"] = str(record.detail["error"])
+    if purpose:
+        event["purposeOfEvent"] = [_act_reason(purpose)]
+    entities = _entities(ctx, record, patients)
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def _type_and_subtype(record: AuditRecord) -> dict[str, Any]:
+    own = {"system": INTERACTION, "code": record.interaction}
+    if record.interaction == LOGIN:
+        return {"type": {"system": DCM, "code": "110114", "display": "User Authentication"},
+                "subtype": [{"system": DCM, "code": "110122", "display": "Login"}, own]}
+    name = record.interaction
+    code = (name if name in _RESTFUL else "operation" if name.startswith("operation:")
+            else "search" if name == "include" else None)
+    subtype = [{"system": RESTFUL, "code": code}, own] if code else [own]
+    return {"type": {"system": AUDIT_EVENT_TYPE, "code": "rest",
+                     "display": "RESTful Operation"}, "subtype": subtype}
+
+
+def _act_reason(code: str) -> dict[str, Any]:
+    return {"coding": [{"system": ACT_REASON, "code": code}]}
+
+
+def _agents(ctx: RequestContext, caller: Caller, purpose: str | None) -> list[dict[str, Any]]:
+    user: dict[str, Any] = {"type": _user_type(caller), "who": _who(caller), "requestor": True}
+    if caller.role:
+        user["role"] = [{"coding": [{"system": PROFESSION, "code": caller.role}]}]
+    if purpose:
+        user["purposeOfUse"] = [_act_reason(purpose)]
+    address = ctx.attributes.get(CLIENT_ADDRESS)
+    if address:
+        user["network"] = {"address": str(address), "type": "2"}  # 2: IP address
+    agents = [user]
+    for code, display, hsa in (("care-unit", "Vårdenhet", caller.unit),
+                               ("care-provider", "Vårdgivare", caller.provider)):
+        if hsa:
+            agents.append({"type": {"coding": [{"system": AGENT_TYPE, "code": code,
+                                                "display": display}]},
+                           "who": {"type": "Organization",
+                                   "identifier": {"system": HSA_SYSTEM, "value": hsa}},
+                           "requestor": False})
+    if caller.client_id and caller.kind != "system":  # a system caller is its own app
+        agents.append({"type": {"coding": [{"system": DCM, "code": "110150",
+                                            "display": "Application"}]},
+                       "who": {"identifier": {"system": CLIENT_ID,
+                                              "value": caller.client_id}},
+                       "requestor": False})
+    return agents
+
+
+def _user_type(caller: Caller) -> dict[str, Any]:
+    if caller.kind == "system":
+        return {"coding": [{"system": DCM, "code": "110150", "display": "Application"}]}
+    return {"coding": [{"system": SECURITY_ROLE, "code": "humanuser",
+                        "display": "human user"}]}
+
+
+def _who(caller: Caller) -> dict[str, Any]:
+    if caller.kind == "staff" and caller.subject:
+        who: dict[str, Any] = {"identifier": {"system": HSA_SYSTEM, "value": caller.subject}}
+    elif caller.kind == "system" and caller.client_id:
+        who = {"identifier": {"system": CLIENT_ID, "value": caller.client_id},
+               "display": caller.subject or caller.client_id}
+    elif caller.subject:
+        system = TOKEN_SUBJECT if caller.kind else USERNAME
+        who = {"identifier": {"system": system, "value": caller.subject}}
+    else:
+        return {"display": "anonymous"}
+    user_ref = caller.fhir_user or (f"Patient/{caller.patient}" if caller.kind == "resident"
+                                    and caller.patient else None)
+    if user_ref:
+        who["reference"] = user_ref
+    return who
+
+
+def _entities(ctx: RequestContext, record: AuditRecord,
+              patients: tuple[str, ...]) -> list[dict[str, Any]]:
+    entities = [{"what": {"reference": f"Patient/{pid}"},
+                 "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+                 "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}}
+                for pid in patients]
+    seen = {f"Patient/{pid}" for pid in patients}
+    for rid in record.resource_ids:
+        ref = rid
+        if "/" not in rid and record.resource_type:
+            ref = f"{record.resource_type}/{rid}"
+        if ref in seen:
+            continue
+        seen.add(ref)
+        entities.append({"what": {"reference": ref},
+                         "type": {"system": ENTITY_TYPE, "code": "2",
+                                  "display": "System Object"},
+                         "role": {"system": OBJECT_ROLE, "code": "4",
+                                  "display": "Domain Resource"}})
+    details = [{"type": key, "valueString": value if isinstance(value, str)
+                else canonical(value)} for key, value in sorted(record.detail.items())
+               if value is not None and value != [] and value != {}]
+    details += [{"type": key, "valueString": str(ctx.attributes[key])}
+                for key in RECORDED_ATTRIBUTES if ctx.attributes.get(key)]
+    if details:
+        entities.append({"type": {"system": ENTITY_TYPE, "code": "4", "display": "Other"},
+                         "description": "interaction details", "detail": details})
+    return entities
+
+
+def patients_in(event: dict[str, Any]) -> list[str]:
+    """The patients an AuditEvent names (its entities with role Patient)."""
+    return [e["what"]["reference"].split("/", 1)[1] for e in event.get("entity", [])
+            if (e.get("role") or {}).get("code") == "1"
+            and (e.get("role") or {}).get("system") == OBJECT_ROLE
+            and str((e.get("what") or {}).get("reference", "")).startswith("Patient/")]

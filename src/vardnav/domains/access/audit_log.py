@@ -1,0 +1,64 @@
+"""The database audit sink: every audited interaction becomes one `audit_log` row.
+
+The row is written on the interaction's own connection, so a write and its log entry commit
+or roll back together (a failed write raises before it is recorded, and its transaction
+takes back whatever it had logged). Reads on PostgreSQL run in autocommit, so their row
+commits at once. Rows are stored unsealed; the sealer chains them (audit_chain.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import OperationalError
+
+from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.access.audit_events import AuditRow, audit_row
+from vardnav.domains.access.models import audit_log, audit_log_patient
+from vardnav.fhir.hooks import AuditRecord, RequestContext
+
+
+class DatabaseAuditSink:
+    """The production AuditSink (see fhir/hooks.py): persistent and append-only."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
+        row = audit_row(ctx, event, self.clock())
+        if conn.dialect.name == "sqlite" and not conn.info.get("write"):
+            _store_beside_sqlite_read(conn, row)
+        else:
+            store(conn, row)
+
+
+# Built once: statements with bound parameters hit SQLAlchemy's compiled cache.
+_INSERT_ROW = insert(audit_log)
+_INSERT_PATIENTS = insert(audit_log_patient)
+
+
+def store(conn: Connection, row: AuditRow) -> int:
+    """Insert one row (and its patient index rows); returns its seq."""
+    result = conn.execute(_INSERT_ROW, {"recorded": row.recorded, "event": row.event,
+                                        **row.columns})
+    seq = int(result.inserted_primary_key[0])
+    if row.patients:
+        conn.execute(_INSERT_PATIENTS, [{"patient": pid, "seq": seq} for pid in row.patients])
+    return seq
+
+
+def _store_beside_sqlite_read(conn: Connection, row: AuditRow) -> None:
+    # SQLite never waits when a read transaction turns into a write: if another writer holds
+    # the lock, or committed since this read began, the insert fails at once (SQLITE_BUSY).
+    # Then the row goes in a short write transaction of its own, which does wait for the
+    # lock; like a PostgreSQL read (autocommit), the entry is committed before the answer.
+    try:
+        with conn.begin_nested():
+            store(conn, row)
+        return
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
+            raise
+    run_in_transaction(conn.engine, lambda own: store(own, row))

@@ -1,0 +1,63 @@
+"""The access log (domain.md §2): one append-only row per audited interaction, hash-chained.
+
+`audit_log` holds the FHIR AuditEvent as canonical JSON text (hashed exactly as stored) and
+copies of the fields the log extract and the log review query on. Rows are inserted unsealed
+(`chain_pos` NULL) by every request, and sealed into the chain by one sealer at a time
+(audit_chain.py), so writers never wait for each other to extend the chain.
+
+`audit_log_patient` indexes which patients each row touched (one row per patient): "all
+accesses to patient X" is one index range. It is derived from the AuditEvent's patient
+entities, which the chain covers, and `vardnav audit verify` checks the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from vardnav.fhir.storage.tables import metadata
+
+SeqType = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("recorded", Float, nullable=False),  # epoch seconds, UTC
+    Column("event", Text, nullable=False),  # the AuditEvent, canonical JSON
+    Column("user_id", String(140), nullable=True),  # staff HSA-id, or the token's subject
+    Column("kind", String(16), nullable=True),  # staff, resident, system
+    Column("unit", String(64), nullable=True),  # care unit HSA-id
+    Column("provider", String(64), nullable=True),  # care provider HSA-id
+    Column("purpose", String(16), nullable=True),  # v3-ActReason: TREAT, ETREAT, ...
+    Column("care_relationship", String(16), nullable=True),  # "asserted" when the user said so
+    Column("interaction", String(64), nullable=False),
+    Column("resource_type", String(64), nullable=True),
+    Column("outcome", String(8), nullable=False),  # success, failure
+    # The chain: NULL until sealed; then position, the previous row's hash and this row's.
+    Column("chain_pos", BigInteger, nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ux_audit_chain_pos", "chain_pos", unique=True),
+    Index("ix_audit_user_recorded", "user_id", "recorded"),
+    Index("ix_audit_recorded", "recorded"),
+    # The sealer's work list stays small however long the log grows.
+    Index("ix_audit_unsealed", "seq", postgresql_where=text("chain_pos IS NULL"),
+          sqlite_where=text("chain_pos IS NULL")),
+)
+
+audit_log_patient = Table(
+    "audit_log_patient", metadata,
+    Column("patient", String(64), primary_key=True),
+    Column("seq", SeqType, ForeignKey("audit_log.seq"), primary_key=True),
+    Index("ix_audit_patient_seq", "seq"),
+)

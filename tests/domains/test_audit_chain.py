@@ -1,0 +1,232 @@
+"""The access log's hash chain: sealing links every row, verification finds altered, removed
+and reordered rows (tampering straight in the table), a broken patient index and rows left
+unsealed; concurrent writers and sealers still make one consistent chain."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from typing import Any
+
+import pytest
+from audit_support import clear_log, log_rows, staff_principal
+from sqlalchemy import Engine, delete, func, select, update
+from typer.testing import CliRunner
+
+from conftest import patient
+from vardnav.cli import app as cli
+from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.access.audit_chain import GENESIS, seal, verify
+from vardnav.domains.access.audit_log import DatabaseAuditSink
+from vardnav.domains.access.audit_sealer import sealing
+from vardnav.domains.access.models import audit_log, audit_log_patient
+from vardnav.fhir.hooks import AuditRecord, RequestContext
+from vardnav.fhir.storage.repository import EngineServices, Repository
+
+pytest_plugins = ("audit_fixtures",)  # its fixtures
+SINK = DatabaseAuditSink()
+CTX = RequestContext(principal=staff_principal())
+
+
+@pytest.fixture
+def log(engine: Engine) -> Engine:
+    clear_log(engine)
+    return engine
+
+
+def record(engine: Engine, n: int, *, write: bool = True, patients: int = 2) -> None:
+    for i in range(n):
+        event = AuditRecord("read", "Observation", [f"o{i}"],
+                            patients=[f"p{i}-{k}" for k in range(patients)])
+        run_in_transaction(engine, lambda conn, e=event: SINK.record(conn, CTX, e),
+                           write=write)
+
+
+def kinds(report: Any) -> list[str]:
+    return [p.kind for p in report.problems]
+
+
+def test_sealing_links_every_row_and_an_untouched_log_verifies(log: Engine) -> None:
+    record(log, 5)
+    assert verify(log).unsealed == 5
+    assert seal(log) == 5
+    record(log, 3, write=False)
+    assert seal(log) == 3 and seal(log) == 0
+    rows = log_rows(log)
+    assert [r["chain_pos"] for r in rows] == list(range(1, 9))
+    assert rows[0]["prev_hash"] == GENESIS
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(rows))
+    report = verify(log)
+    assert report.ok and report.sealed == 8 and report.unsealed == 0
+    assert (report.head_pos, report.head_hash) == (8, rows[-1]["hash"])
+    assert verify(log, anchor=(8, rows[-1]["hash"])).ok
+
+
+def _seq_at(engine: Engine, pos: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(audit_log.c.seq)
+                            .where(audit_log.c.chain_pos == pos)).scalar_one()
+
+
+def _tamper(engine: Engine, *statements: Any) -> None:
+    with engine.begin() as conn:
+        for stmt in statements:
+            conn.execute(stmt)
+
+
+def test_an_altered_record_is_found(log: Engine) -> None:
+    record(log, 6)
+    seal(log)
+    seq = _seq_at(log, 3)
+    forged = log_rows(log)[2]["event"].replace('"action":"R"', '"action":"C"')
+    _tamper(log, update(audit_log).where(audit_log.c.seq == seq).values(event=forged))
+    report = verify(log)
+    assert kinds(report) == ["altered"]
+    assert f"seq {seq} at chain position 3 was altered" in report.problems[0].message
+
+
+def test_an_altered_column_is_found(log: Engine) -> None:
+    record(log, 4)
+    seal(log)
+    seq = _seq_at(log, 2)
+    _tamper(log, update(audit_log).where(audit_log.c.seq == seq).values(user_id="someone"))
+    assert kinds(verify(log)) == ["altered"]
+
+
+def test_a_removed_record_is_found(log: Engine) -> None:
+    record(log, 6)
+    seal(log)
+    seq = _seq_at(log, 4)
+    _tamper(log, delete(audit_log_patient).where(audit_log_patient.c.seq == seq),
+            delete(audit_log).where(audit_log.c.seq == seq))
+    report = verify(log)
+    assert kinds(report) == ["removed"]
+    assert "chain positions 4–4 are missing: 1 sealed record(s) were removed" in \
+        report.problems[0].message
+
+
+def test_removing_the_first_or_last_records_is_found(log: Engine) -> None:
+    record(log, 4)
+    seal(log)
+    head = verify(log)
+    first, last = _seq_at(log, 1), _seq_at(log, 4)
+    _tamper(log, delete(audit_log_patient).where(audit_log_patient.c.seq.in_([first, last])),
+            delete(audit_log).where(audit_log.c.seq.in_([first, last])))
+    assert kinds(verify(log)) == ["removed"]  # the start is missing
+    # The end is found only against an anchor kept elsewhere.
+    report = verify(log, anchor=(head.head_pos, head.head_hash))
+    assert kinds(report) == ["removed", "anchor"]
+    assert "records were removed from its end" in report.problems[1].message
+
+
+def test_reordered_records_are_found(log: Engine) -> None:
+    record(log, 6)
+    seal(log)
+    a, b = _seq_at(log, 2), _seq_at(log, 3)
+    _tamper(log, update(audit_log).where(audit_log.c.seq == a).values(chain_pos=-1),
+            update(audit_log).where(audit_log.c.seq == b).values(chain_pos=2),
+            update(audit_log).where(audit_log.c.seq == a).values(chain_pos=3))
+    report = verify(log)
+    assert kinds(report) == ["reordered", "reordered"]
+    assert f"seq {b} was sealed at chain position 3 but sits at 2" in \
+        report.problems[0].message
+
+
+def test_a_removed_patient_link_is_found(log: Engine) -> None:
+    # The log extract reads the patient index: hiding an access there must not go unseen.
+    record(log, 3)
+    seal(log)
+    seq = _seq_at(log, 2)
+    _tamper(log, delete(audit_log_patient).where(audit_log_patient.c.seq == seq,
+                                                 audit_log_patient.c.patient == "p1-0"))
+    report = verify(log, now=time.time() + 120)
+    assert kinds(report) == ["index"]
+    assert "missing: p1-0" in report.problems[0].message
+
+
+def test_rows_left_unsealed_are_reported(log: Engine) -> None:
+    record(log, 2)
+    assert verify(log).ok  # just written: the sealer has a minute
+    report = verify(log, now=time.time() + 61)
+    assert kinds(report) == ["unsealed"]
+    assert "2 record(s) have waited more than 60 s" in report.problems[0].message
+
+
+def test_cli_seal_and_verify(log: Engine, db_url: str,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VARDNAV_DATABASE_URL", db_url)
+    runner = CliRunner()
+    record(log, 3)
+    sealed = runner.invoke(cli, ["audit", "seal"])
+    assert sealed.exit_code == 0 and "Sealed 3 record(s)" in sealed.output
+    ok = runner.invoke(cli, ["audit", "verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "The chain is intact" in ok.output
+    head = next(line for line in ok.output.splitlines() if line.startswith("chain head: "))
+    anchor = head.removeprefix("chain head: ").strip()
+    assert runner.invoke(cli, ["audit", "verify", "--anchor", anchor]).exit_code == 0
+    seq = _seq_at(log, 2)
+    _tamper(log, update(audit_log).where(audit_log.c.seq == seq).values(outcome="failure"))
+    bad = runner.invoke(cli, ["audit", "verify"], terminal_width=200)
+    assert bad.exit_code == 1
+    assert "altered" in bad.output and "does not verify" in bad.output
+
+
+def test_concurrent_writers_readers_and_sealers_make_one_chain(
+        log: Engine, db_audit_services: EngineServices) -> None:
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        ctx = RequestContext(principal=staff_principal(subject=f"SE-W{n}"))
+        try:
+            for _ in range(8):
+                pid = run_in_transaction(log, lambda conn: Repository(
+                    conn, db_audit_services, ctx).create("Patient", patient()).id)
+                run_in_transaction(log, lambda conn, p=pid: Repository(
+                    conn, db_audit_services, ctx).read("Patient", p), write=False)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def sealer() -> None:
+        try:
+            while not stop.is_set():
+                seal(log)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    sealers = [threading.Thread(target=sealer) for _ in range(2)]
+    for t in workers + sealers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    for t in sealers:
+        t.join()
+    assert errors == []
+    seal(log)
+    report = verify(log)
+    assert report.ok, report.problems
+    with log.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+    assert report.sealed == total == 6 * 8 * 2
+    assert report.head_pos == total
+
+
+def test_the_server_seals_in_the_background(log: Engine) -> None:
+    async def scenario() -> None:
+        async with sealing(log, 0.05):
+            record(log, 3)
+            for _ in range(100):
+                if verify(log).unsealed == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert verify(log).sealed == 3
+            record(log, 2)
+        # leaving the context seals what is left
+        assert verify(log).sealed == 5
+
+    asyncio.run(scenario())

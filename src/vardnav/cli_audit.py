@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,9 +16,13 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from vardnav.config import Settings
+from vardnav.errors import VardnavError
 
-audit = typer.Typer(help="The access log: seal it into its hash chain, verify the chain.",
-                    no_args_is_help=True)
+if TYPE_CHECKING:
+    from vardnav.domains.access.log_review import Finding
+
+audit = typer.Typer(help="The access log: seal it into its hash chain, verify the chain, "
+                         "review accesses.", no_args_is_help=True)
 console = Console()
 
 
@@ -81,3 +89,57 @@ def _anchor(text: str) -> tuple[int, str]:
     if not (pos.isdigit() and len(digest) == 64):
         raise typer.BadParameter("--anchor is POS:HASH, e.g. 1200:3f2a… (64 hex digits)")
     return int(pos), digest
+
+
+@audit.command("review")
+def review_command(
+        since: str = typer.Option(..., help="Start of the window: a date or date-time."),
+        until: str | None = typer.Option(None, help="End of the window (its whole day)."),
+        output: str = typer.Option("table", "--format", help="table, csv or json."),
+        threshold: int | None = typer.Option(
+            None, help="Distinct patients per user and day that count as unusual "
+                       "(default: VARDNAV_AUDIT_REVIEW_DAILY_PATIENTS, 50).")) -> None:
+    """Accesses needing a human look (asserted relationships, emergencies, relatives, protected identities, volumes)."""  # noqa: E501
+    from vardnav.domains.access import log_review
+
+    if output not in ("table", "csv", "json"):
+        raise typer.BadParameter("--format is table, csv or json")
+    settings = Settings()
+    query = [("since", since), *([("until", until)] if until else [])]
+    with _engine() as engine:
+        try:
+            findings = _reviewed(engine, query,
+                                 threshold or settings.audit_review_daily_patients)
+        except VardnavError as exc:  # e.g. a malformed date
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(2) from exc
+    if output == "csv":
+        sys.stdout.write(log_review.as_csv(findings))
+    elif output == "json":
+        sys.stdout.write(json.dumps(log_review.as_json(findings), ensure_ascii=False,
+                                    indent=1) + "\n")
+    else:
+        table = Table(title=f"{len(findings)} finding(s)")
+        for column in ("when (UTC)", "rule", "user", "unit", "patient", "reason"):
+            table.add_column(column)
+        for f in findings:
+            table.add_row(_when(f.when), f.rule, f.user or "", f.unit or "", f.patient or "",
+                          f.reason)
+        console.print(table)
+
+
+def _reviewed(engine: Engine, query: list[tuple[str, str]],
+              threshold: int) -> list[Finding]:
+    """Run the review as the command line's system caller: it is logged like any other."""
+    from vardnav.db.unit_of_work import run_in_transaction
+    from vardnav.domains.access.audit_log import DatabaseAuditSink
+    from vardnav.domains.access.log_review import run
+    from vardnav.domains.identity.access.principal import Principal
+    from vardnav.fhir.hooks import RequestContext
+
+    who = Principal(kind="system", subject=f"system:vardnav-cli ({getpass.getuser()})",
+                    client_id="vardnav-cli", scope_text="")
+    ctx, sink = RequestContext(principal=who), DatabaseAuditSink()
+    return run_in_transaction(engine, lambda conn: run(conn, ctx, sink, query,
+                                                       daily_threshold=threshold),
+                              write=False)

@@ -100,7 +100,10 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.engine = engine
     app.state.services = services
 
+    from vardnav.domains.access.audit_router import build_audit_router
     from vardnav.domains.access.audit_sealer import sealing
+    from vardnav.domains.access.log_extract import log_extract_operation
+    from vardnav.domains.access.log_review import log_review_operation
     from vardnav.domains.access.operations import pdl_operations
     from vardnav.domains.identity.access.bearer import BearerAuthenticator, challenge
     from vardnav.domains.identity.access.keys import KeyStore
@@ -111,6 +114,9 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     from vardnav.fhir.operations.registry import register_operation
 
     register_operation(SET_OPTIONS)
+    register_operation(log_extract_operation(shows_users=settings.log_extract_shows_users))
+    register_operation(log_review_operation(
+        daily_threshold=settings.audit_review_daily_patients))
     for operation in pdl_operations(settings.emergency_access_hours):
         register_operation(operation)
     app.state.keys = KeyStore(settings.key_dir)
@@ -137,6 +143,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.include_router(build_identity_router(app.state.keys, engine, settings,
                                              revocations=app.state.revocations))
     app.include_router(build_signin_router(engine, services, settings))
+    # Before the generic FHIR routes: CSV log extracts, and no writes to AuditEvent.
+    app.include_router(build_audit_router(engine, services, settings, context))
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")
 

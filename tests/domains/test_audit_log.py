@@ -17,11 +17,15 @@ from audit_support import (
     staff_principal,
 )
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from signin_support import PASSWORD, login
+from sqlalchemy import Engine, delete
 
 from conftest import FHIR_JSON, observation, patient
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_log import DatabaseAuditSink
+from vardnav.domains.access.login_audit import record_login
+from vardnav.domains.identity.models import login_failure, user_account
+from vardnav.domains.identity.signin.accounts import create_account, hash_password
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.fhir.storage.repository import EngineServices, Repository
 
@@ -150,3 +154,40 @@ def test_the_client_address_comes_from_the_request(audit_system: TestClient,
     create(audit_system, patient())
     user = log_rows(engine)[0]["parsed"]["agent"][0]
     assert user["network"]["address"] == "testclient"  # TestClient's peer name
+
+
+def test_sign_in_attempts_are_logged(engine: Engine, audit_app: Any,
+                                     db_audit_services: EngineServices) -> None:
+    sink = db_audit_services.audit
+    record_login(engine, sink, username=USER, kind="staff", method="password", result="ok",
+                 client_address="10.0.0.9")
+    record_login(engine, sink, username="SE-okand", kind=None, method="password",
+                 result="wrong", client_address="10.0.0.9")
+    ok, wrong = log_rows(engine)
+    for row in (ok, wrong):
+        db_audit_services.validator.validate(row["parsed"])
+        assert row["parsed"]["type"]["code"] == "110114" and row["purpose"] is None
+    assert ok["outcome"] == "success" and ok["user_id"] == USER and ok["kind"] == "staff"
+    assert wrong["outcome"] == "failure" and wrong["parsed"]["outcome"] == "4"
+    assert wrong["user_id"] == "SE-okand"
+
+
+def test_the_sign_in_page_logs_success_and_failure(audit_app: Any, engine: Engine) -> None:
+    staff = "SE2321000131-AUDIT1"
+
+    def account(conn: Any) -> None:
+        conn.execute(delete(login_failure))
+        conn.execute(delete(user_account).where(user_account.c.username == staff))
+        create_account(conn, username=staff, kind="staff", password_hash=hash_password(PASSWORD))
+
+    run_in_transaction(engine, account)
+    with TestClient(audit_app, follow_redirects=False) as c:
+        login(c, staff, "fel-lösenord")
+        login(c, staff)
+    wrong, ok = [r for r in log_rows(engine) if r["interaction"] == "login"]
+    assert (wrong["outcome"], wrong["user_id"], wrong["kind"]) == ("failure", staff, None)
+    assert (ok["outcome"], ok["user_id"]) == ("success", staff)
+    assert ok["parsed"]["agent"][0]["network"]["address"] == "testclient"
+    details = {d["type"]: d["valueString"] for e in wrong["parsed"]["entity"]
+               for d in e.get("detail", [])}
+    assert details == {"method": "password", "result": "wrong"}

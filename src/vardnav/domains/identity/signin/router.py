@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.access.login_audit import record_login
 from vardnav.domains.identity.signin import csrf
 from vardnav.domains.identity.signin.accounts import get_account, normalise_username
 from vardnav.domains.identity.signin.directory import Directory
@@ -96,6 +97,10 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
         now = time.time()
         outcome = await run_in_threadpool(check_password, engine, username,
                                           form.get("password", ""), client_ip, now)
+        await run_in_threadpool(
+            record_login, engine, services.audit, username=username, method="password",
+            kind=outcome.account.kind if outcome.account else None, result=outcome.status,
+            client_address=client_ip)
         if outcome.status == "limited":
             minutes = max(1, math.ceil(outcome.retry_after / 60))
             return flow.message(
@@ -110,6 +115,11 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
         who = SignIn(kind=account.kind, subject=account.username,
                      display_name=account.username, method="password", auth_time=int(now))
         return await flow.authenticated(session, who, next_url)
+
+    async def audit_oidc(request: Request, hsa_id: str, kind: str | None, result: str) -> None:
+        await run_in_threadpool(
+            record_login, engine, services.audit, username=hsa_id, kind=kind, method="oidc",
+            result=result, client_address=request.client.host if request.client else None)
 
     @router.get(CHOOSE_PATH)
     async def choice_page(request: Request) -> Response:
@@ -165,12 +175,15 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
         try:
             person = await idp.finish(dict(request.query_params), kept, callback_url)
         except OidcError as exc:
+            await audit_oidc(request, "", None, f"refused: {exc}")
             return flow.message(session, 403, str(exc), next=kept.get("next"))
         account = await run_in_threadpool(run_in_transaction, engine,
                                           lambda conn: get_account(conn, person.hsa_id),
                                           write=False)
         if account is not None and (account.disabled or account.kind != "staff"):
+            await audit_oidc(request, person.hsa_id, None, "disabled")
             return flow.message(session, 403, DISABLED, next=kept.get("next"))
+        await audit_oidc(request, person.hsa_id, "staff", "ok")
         who = SignIn(kind="staff", subject=person.hsa_id,
                      display_name=person.name or person.hsa_id, method="oidc",
                      auth_time=int(time.time()))

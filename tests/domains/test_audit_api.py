@@ -65,6 +65,10 @@ def test_audit_events_cannot_be_written(audit_system: TestClient) -> None:
     assert r.status_code == 405 and "append-only" in r.text
     assert audit_system.get("/fhir/Patient").json()["total"] == 0
     assert audit_system.get("/fhir/AuditEvent").status_code == 200  # reads are harmless
+    assert audit_system.post("/fhir/AuditEvent/_search", data={"agent": "x"}).status_code == 200
+    checked = audit_system.post("/fhir/AuditEvent/$validate", json=AUDIT_EVENT,
+                                headers=FHIR_JSON)
+    assert checked.status_code == 200, checked.text
 
 
 def test_the_append_only_rule_wraps_any_policy() -> None:

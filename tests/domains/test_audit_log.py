@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import pytest
 from audit_support import (
     PROVIDER,
     UNIT,
@@ -18,12 +19,13 @@ from audit_support import (
 )
 from fastapi.testclient import TestClient
 from signin_support import PASSWORD, login
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, func, select
 
 from conftest import FHIR_JSON, observation, patient
-from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.db.unit_of_work import run_in_transaction, transaction
 from vardnav.domains.access.audit_log import DatabaseAuditSink
 from vardnav.domains.access.login_audit import record_login
+from vardnav.domains.access.models import audit_log
 from vardnav.domains.identity.models import login_failure, user_account
 from vardnav.domains.identity.signin.accounts import create_account, hash_password
 from vardnav.fhir.hooks import AuditRecord, RequestContext
@@ -118,6 +120,24 @@ def test_a_write_and_its_row_share_the_transaction(engine: Engine, audit_app: An
     with contextlib.suppress(RuntimeError):
         run_in_transaction(engine, create_then_fail)
     assert log_rows(engine) == []
+
+
+def test_a_sqlite_read_that_cannot_take_the_write_lock_logs_in_its_own_transaction(
+        engine: Engine, audit_app: Any) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL reads run in autocommit")
+    sink, ctx = DatabaseAuditSink(), RequestContext(principal=staff_principal())
+    read = AuditRecord("read", "Patient", ["p1"], patients=["p1"])
+    with contextlib.suppress(RuntimeError), transaction(engine, write=False) as reader:
+        reader.execute(select(func.count()).select_from(audit_log)).scalar_one()
+        with transaction(engine, write=True) as writer:  # commits after the read began
+            sink.record(writer, ctx, AuditRecord("create", "Patient", ["p2"]))
+        # The reader's snapshot is stale: SQLite refuses to upgrade it at once, so the row
+        # is written in a transaction of its own, and outlives the read's rollback.
+        sink.record(reader, ctx, read)
+        raise RuntimeError("the read fails afterwards")
+    assert [(r["interaction"], r["patients"]) for r in log_rows(engine)] == [
+        ("create", []), ("read", ["p1"])]
 
 
 def test_the_event_is_valid_r4_with_agents_purpose_network_and_details(

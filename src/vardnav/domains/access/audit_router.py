@@ -31,7 +31,6 @@ from vardnav.fhir.storage.repository import EngineServices, Repository
 
 T = TypeVar("T")
 CSV = "text/csv; charset=utf-8"
-WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
 def wants_csv(request: Request) -> bool:
@@ -102,8 +101,11 @@ def build_audit_router(engine: Engine, services: EngineServices, settings: Setti
         error.headers["Allow"] = "GET, HEAD"
         return error_response(error)
 
-    router.add_api_route("/fhir/AuditEvent", refuse_write, methods=WRITE_METHODS)
-    router.add_api_route("/fhir/AuditEvent/{rest:path}", refuse_write, methods=WRITE_METHODS)
+    # Type level: create, conditional update and delete. Instance level: update, patch,
+    # delete (POST there is _search or an operation such as $validate: not writes).
+    router.add_api_route("/fhir/AuditEvent", refuse_write, methods=["POST", "PUT", "DELETE"])
+    router.add_api_route("/fhir/AuditEvent/{fhir_id}", refuse_write,
+                         methods=["PUT", "PATCH", "DELETE"])
     return router
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from vardnav.domains.access.audit_events import AGENT_TYPE, HSA_SYSTEM, caller_of
 from vardnav.domains.access.audit_names import exists, organisation_names, staff_names
 from vardnav.domains.access.models import audit_log, audit_log_patient
-from vardnav.errors import BadRequest, Forbidden, NotFound
+from vardnav.errors import BadRequest, Forbidden, NotFound, TooCostly
 from vardnav.fhir.datetimes import DateFormatError, instant, parse_range
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
@@ -33,7 +33,7 @@ from vardnav.fhir.operations.registry import Operation
 from vardnav.fhir.storage.repository import Repository
 
 LOG_REVIEWER = "log-reviewer"  # the profession/role code of staff who review the log
-MAX_ROWS = 100_000
+MAX_ROWS = 100_000  # per extract; a longer history is asked for in periods
 
 DEFINITION: dict[str, Any] = {
     "resourceType": "OperationDefinition", "id": "vardnav-log-extract",
@@ -107,6 +107,9 @@ def extract(repo: Repository, patient: str, since: float | None, until: float | 
     if until is not None:
         stmt = stmt.where(a.c.recorded < until)
     rows = repo.conn.execute(stmt).all()
+    if len(rows) == MAX_ROWS:  # never a silently cut extract
+        raise TooCostly(f"More than {MAX_ROWS} accesses: ask for a shorter period with "
+                        "since and until")
     orgs = organisation_names(repo.conn, {h for r in rows for h in (r.unit, r.provider) if h})
     staff = staff_names(repo.conn, {r.user_id for r in rows if r.kind == "staff"
                                     and r.user_id}) if shows_users else {}

@@ -1,0 +1,1 @@
+"""Admission, discharge and transfer: locations and beds, the encounter workflow, bed board."""

@@ -30,23 +30,13 @@ from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.errors import BadRequest, Forbidden, NotFound
 from vardnav.fhir.datetimes import instant
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
+from vardnav.fhir.operations.parameters import parameters as _params
 from vardnav.fhir.operations.registry import Operation
 from vardnav.fhir.storage.repository import Repository
 from vardnav.fhir.storage.tables import resource
 
 MAX_LIFT_DAYS = 7
 ASSERTED_HOURS = 24.0
-
-
-def _params(body: Any) -> dict[str, Any]:
-    if not (isinstance(body, dict) and body.get("resourceType") == "Parameters"):
-        raise BadRequest("This operation takes a Parameters resource")
-    out: dict[str, Any] = {}
-    for p in body.get("parameter") or []:
-        if isinstance(p, dict) and isinstance(p.get("name"), str):
-            value = next((v for k, v in p.items() if k.startswith("value")), None)
-            out[p["name"]] = value
-    return out
 
 
 def _reason(params: dict[str, Any]) -> str:

@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     log_extract_shows_users: bool = True
     audit_review_daily_patients: int = 50
     audit_seal_seconds: float = 1.0
+    # HL7 v2 ADT over MLLP (integrations/hl7v2, docs/adt.md). Receivers of outbound messages:
+    # comma-separated `name=host:port` (the name is MSH-5; a receiver named like an inbound
+    # sender's MSH-3 is not sent that sender's own steps back). The server delivers them
+    # while it runs (hl7_deliver; or `vardnav hl7 deliver`) and listens for inbound ADT on
+    # hl7_listen_port when set (0: not in `serve`; `vardnav hl7 listen` instead).
+    hl7_receivers: str = ""
+    hl7_deliver: bool = True
+    hl7_listen_host: str = "127.0.0.1"
+    hl7_listen_port: int = 0
+    hl7_max_frame_bytes: int = 1024 * 1024
+    hl7_ack_timeout_seconds: float = 10.0
+    # Retry back-off: doubles from the first delay after each failed attempt, up to the cap.
+    hl7_retry_first_seconds: float = 1.0
+    hl7_retry_max_seconds: float = 300.0
+    # How often an idle delivery worker looks for new outbox rows.
+    hl7_poll_seconds: float = 0.2
 
 
 def get_settings() -> Settings:

@@ -1,0 +1,274 @@
+"""The delivery worker: sends outbox rows to their receivers over MLLP and waits for the ACK.
+
+Policy (docs/adt.md, "Outbox and retries"):
+- **Order**: strictly in outbox order per receiver. The oldest pending row is the head; the
+  next row is sent only after the head is acknowledged with AA (or CA). A failing head
+  blocks its receiver until it succeeds or an operator skips it (`vardnav hl7 skip ID`), so
+  a receiver never sees a transfer before the admission it belongs to. Receivers are
+  independent: one that is down delays nobody else.
+- **Failures**: no connection, a timeout, a wrong or unparseable ACK, AE and AR all count as
+  a failed attempt: the error is recorded on the row and it is retried after a back-off that
+  doubles from `hl7_retry_first_seconds` up to `hl7_retry_max_seconds` (1 s … 5 min).
+  AE/AR are retried too: in practice they mean "not now" (unknown patient at the receiver,
+  locked record) far more often than "never"; a message that can never pass is skipped by an
+  operator, who sees it in `vardnav hl7 outbox`.
+- **Restarts**: all state is in the table (status, attempts, next attempt), so a restarted
+  worker continues where the last one stopped. A message whose ACK was lost in a crash is
+  sent again (at-least-once); receivers recognise the repeat by its MSH-10.
+- **Several processes** (`serve --workers N`, plus `vardnav hl7 deliver`): a lease row per
+  receiver (hl7_receiver_lease) lets one worker at a time send to a receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import hl7
+from hl7.mllp import HL7StreamReader, HL7StreamWriter, open_hl7_connection
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.integrations.hl7v2.models import outbox, receiver_lease
+from vardnav.integrations.hl7v2.outbox import DELIVERED, PENDING, Receiver
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first: float = 1.0
+    cap: float = 300.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt (1, 2, 4, … cap)."""
+        return min(self.cap, self.first * 2 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class Head:
+    id: int
+    control_id: str
+    message: str
+    attempts: int
+    next_attempt: float | None
+
+
+class DeliveryError(Exception):
+    """A failed attempt; the text is stored as the row's last error."""
+
+
+class ReceiverWorker:
+    """Delivers one receiver's messages, in order, over one MLLP connection it keeps open."""
+
+    def __init__(self, engine: Engine, receiver: Receiver, *, retry: RetryPolicy,
+                 ack_timeout: float, poll: float, holder: str, lease_seconds: float = 30.0,
+                 max_frame: int = 1024 * 1024) -> None:
+        self.engine = engine
+        self.receiver = receiver
+        self.retry = retry
+        self.ack_timeout = ack_timeout
+        self.poll = poll
+        self.holder = holder
+        self.lease_seconds = lease_seconds
+        self.max_frame = max_frame
+        self._lease_until = 0.0
+        self._stream: tuple[HL7StreamReader, HL7StreamWriter] | None = None
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the database may be briefly away: try again shortly
+                    log.exception("HL7 delivery to %s: unexpected error", self.receiver.name)
+                    await asyncio.sleep(max(self.poll, 1.0))
+        finally:
+            self._close()
+
+    async def step(self) -> bool:
+        """One round: send the head if it is due. True if a message was attempted."""
+        if not await self._hold_lease():
+            await asyncio.sleep(self.lease_seconds / 3)
+            return False
+        head = await _db(self.engine, _head, self.receiver.name, write=False)
+        if head is None:
+            await asyncio.sleep(self.poll)
+            return False
+        wait = (head.next_attempt or 0) - time.time()
+        if wait > 0:  # short naps, so the lease is renewed while a back-off runs
+            await asyncio.sleep(min(wait, self.lease_seconds / 3))
+            return False
+        try:
+            await self._send(head)
+        except DeliveryError as exc:
+            self._close()
+            delay = self.retry.delay(head.attempts + 1)
+            log.warning("HL7 %s to %s failed (attempt %d, next in %.0f s): %s",
+                        head.control_id, self.receiver.name, head.attempts + 1, delay, exc)
+            await _db(self.engine, _failed, head.id, str(exc)[:1000], delay)
+        else:
+            await _db(self.engine, _delivered, head.id)
+        return True
+
+    async def _send(self, head: Head) -> None:
+        try:
+            if self._stream is None:
+                self._stream = await asyncio.wait_for(
+                    open_hl7_connection(self.receiver.host, self.receiver.port,
+                                        limit=self.max_frame, encoding="utf-8"),
+                    self.ack_timeout)
+            reader, writer = self._stream
+            writer.writeblock(head.message.encode("utf-8"))
+            await writer.drain()
+            block = await asyncio.wait_for(reader.readblock(), self.ack_timeout)
+        except TimeoutError as exc:
+            raise DeliveryError(f"no ACK within {self.ack_timeout:g} s") from exc
+        except (OSError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:
+            # ValueError: an oversize ACK; IncompleteReadError: the receiver hung up.
+            raise DeliveryError(f"{type(exc).__name__}: {exc}"
+                                .rstrip(": ")) from exc
+        except hl7.mllp.InvalidBlockError as exc:
+            raise DeliveryError(f"malformed MLLP frame in reply: {exc}") from exc
+        check_ack(block, head.control_id)
+
+    def _close(self) -> None:
+        if self._stream is not None:
+            self._stream[1].close()
+            self._stream = None
+
+    async def _hold_lease(self) -> bool:
+        now = time.time()
+        if now < self._lease_until - self.lease_seconds / 2:
+            return True
+        held = await _db(self.engine, _take_lease, self.receiver.name, self.holder,
+                         now + self.lease_seconds)
+        self._lease_until = now + self.lease_seconds if held else 0.0
+        if not held:
+            self._close()
+        return held
+
+
+def check_ack(block: bytes, control_id: str) -> None:
+    """Accept an AA/CA acknowledging `control_id`; anything else raises DeliveryError."""
+    try:
+        ack = hl7.parse(block.decode("utf-8", errors="replace"))
+        code = str(ack["MSA.F1"])
+        acked = str(ack["MSA.F2"])
+    except Exception as exc:  # python-hl7 raises several types on garbage
+        raise DeliveryError(f"unreadable ACK: {block[:200]!r}") from exc
+    if acked != control_id:
+        raise DeliveryError(f"ACK for {acked!r}, expected {control_id!r}")
+    if code in ("AA", "CA"):
+        return
+    text = _ack_text(ack)
+    raise DeliveryError(f"{code}{': ' + text if text else ''}")
+
+
+def _ack_text(ack: Any) -> str:
+    parts: list[str] = []
+    with contextlib.suppress(Exception):
+        parts.append(str(ack["MSA.F3"]))
+    with contextlib.suppress(Exception):
+        for err in ack.segments("ERR"):
+            parts.append(str(err(8)) or str(err(7)) or str(err(3)))
+    return "; ".join(p for p in parts if p)
+
+
+# -- database steps (each its own short transaction, run in a thread) ----------------------
+
+async def _db(engine: Engine, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+    return await asyncio.to_thread(run_in_transaction, engine,
+                                   lambda conn: fn(conn, *args), write=write)
+
+
+def _head(conn: Connection, receiver: str) -> Head | None:
+    row = conn.execute(
+        select(outbox.c.id, outbox.c.control_id, outbox.c.message, outbox.c.attempts,
+               outbox.c.next_attempt)
+        .where(outbox.c.receiver == receiver, outbox.c.status == PENDING)
+        .order_by(outbox.c.id).limit(1)).first()
+    return Head(*row) if row else None
+
+
+def _delivered(conn: Connection, row_id: int) -> None:
+    now = time.time()
+    conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == PENDING)
+                 .values(status=DELIVERED, delivered=now, last_attempt=now,
+                         attempts=outbox.c.attempts + 1, next_attempt=None))
+
+
+def _failed(conn: Connection, row_id: int, error: str, delay: float) -> None:
+    now = time.time()
+    conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == PENDING)
+                 .values(attempts=outbox.c.attempts + 1, last_attempt=now,
+                         last_error=error, next_attempt=now + delay))
+
+
+def _take_lease(conn: Connection, receiver: str, holder: str, until: float) -> bool:
+    now = time.time()
+    row = conn.execute(select(receiver_lease.c.holder, receiver_lease.c.expires)
+                       .where(receiver_lease.c.receiver == receiver)).first()
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(receiver_lease).values(receiver=receiver, holder=holder,
+                                                           expires=until))
+        except IntegrityError:  # another worker inserted it first
+            return False
+        return True
+    if row.holder != holder and row.expires > now:
+        return False
+    done = conn.execute(update(receiver_lease)
+                        .where(receiver_lease.c.receiver == receiver,
+                               (receiver_lease.c.holder == holder)
+                               | (receiver_lease.c.expires <= now))
+                        .values(holder=holder, expires=until))
+    return bool(done.rowcount)
+
+
+def _release(conn: Connection, receiver: str, holder: str) -> None:
+    conn.execute(update(receiver_lease)
+                 .where(receiver_lease.c.receiver == receiver,
+                        receiver_lease.c.holder == holder)
+                 .values(expires=0.0))
+
+
+# -- running it ----------------------------------------------------------------------------
+
+def new_holder() -> str:
+    return f"{os.uname().nodename[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.asynccontextmanager
+async def delivering(engine: Engine, receivers: list[Receiver], *, retry: RetryPolicy,
+                     ack_timeout: float, poll: float,
+                     max_frame: int = 1024 * 1024) -> AsyncIterator[list[ReceiverWorker]]:
+    """Deliver to every receiver while the context is open (a task per receiver)."""
+    holder = new_holder()
+    workers = [ReceiverWorker(engine, r, retry=retry, ack_timeout=ack_timeout, poll=poll,
+                              holder=holder, max_frame=max_frame) for r in receivers]
+    tasks = [asyncio.create_task(w.run(), name=f"hl7-deliver-{w.receiver.name}")
+             for w in workers]
+    try:
+        yield workers
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for w in workers:  # let another process take over at once
+            with contextlib.suppress(Exception):
+                await _db(engine, _release, w.receiver.name, holder)

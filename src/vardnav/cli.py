@@ -141,6 +141,7 @@ def reindex(resource_type: str | None = typer.Option(None, "--type",
                                                      help="Only this resource type."),
             batch: int = typer.Option(500, help="Resources per transaction.")) -> None:
     """Rebuild search index rows from stored resources (after a search-parameter change)."""
+    from vardnav.domains.access.protected_identity import searchable
     from vardnav.fhir.storage.reindex import count_current, reindex_all
 
     settings = Settings()
@@ -148,7 +149,8 @@ def reindex(resource_type: str | None = typer.Option(None, "--type",
     with _progress() as progress:
         task = progress.add_task("Reindexing", total=total)
         done = reindex_all(settings, resource_type, batch=batch,
-                           on_batch=lambda n: progress.advance(task, n))
+                           on_batch=lambda n: progress.advance(task, n),
+                           searchable=searchable)
     console.print(f"Reindexed {done} resources.")
 
 

@@ -40,6 +40,7 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
     from vardnav.domains.access.derivations import PdlDerivations
     from vardnav.domains.access.own_record import OwnRecords
     from vardnav.domains.access.pdl_policy import PdlPolicy
+    from vardnav.domains.access.protected_identity import searchable
     from vardnav.domains.identity.access.scope_policy import ScopePolicy
     from vardnav.domains.identity.organisation.directory import OrganizationDirectory
     from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
@@ -51,7 +52,8 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
         return {"policy": policy}
     window = settings.care_relationship_days * 86400
     return {"policy": policy, "custodian": PdlCustodian(),
-            "listeners": (PdlDerivations(window),), "notices": (BlockNotices(),)}
+            "listeners": (PdlDerivations(window),), "notices": (BlockNotices(),),
+            "searchable": searchable}
 
 
 def build_services(settings: Settings, *, policy: AccessPolicy | None = None,

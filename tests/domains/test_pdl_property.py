@@ -21,8 +21,10 @@ generator leans towards worlds where the rules meet (care relationships for most
 patient pairs, blocks on data someone else may see, lifts for the staff a block hides data
 from); `--hypothesis-show-statistics` shows which rules decided how often.
 
-Where the server disagrees with the rules, a `test_known_gap_*` test at the end shows it
-(xfail, strict), and the property leaves that corner out.
+The property first found four gaps (a protected address could be searched on, the narrative
+kept it, `$everything` did not tell that blocked data exists, old versions filed under another
+patient were judged by the current one); each is now a plain test at the end, and the
+property checks those corners too.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
@@ -174,9 +175,8 @@ class Block:
 
 
 @dataclass(frozen=True)
-class Lift:
+class Lift:  # made by the user it is for, or by a user of the unit it is for
     block: int
-    lifter: int
     for_user: int | None  # None: for the unit of user `for_unit`
     for_unit: int
     days: int
@@ -205,10 +205,10 @@ BLOCK = st.builds(Block, N, st.integers(0, 63), st.booleans(),
                   st.sampled_from(("all", "all", *BLOCK_PERIODS)), st.booleans(),
                   st.sampled_from((None, *CLINICAL)),
                   st.none() | st.sampled_from(("now", *RECORDED)))
-LIFT = st.builds(Lift, N, N, st.none() | N, N, st.integers(1, 7), st.booleans(), st.booleans())
+LIFT = st.builds(Lift, N, st.none() | N, N, st.integers(1, 7), st.booleans(), st.booleans())
 # A block, and perhaps a lift of it (block index -1: the newest block).
 BLOCKS = st.lists(st.tuples(BLOCK, st.none() | st.builds(
-    Lift, st.just(-1), N, st.one_of(N, N, st.none()), N, st.integers(1, 7), st.booleans(),
+    Lift, st.just(-1), st.one_of(N, N, st.none()), N, st.integers(1, 7), st.booleans(),
     st.sampled_from((False, False, True)))), min_size=1, max_size=4)
 # Repeated branches are drawn more often: worlds where the rules meet are the interesting ones.
 ACTION = st.one_of(
@@ -685,19 +685,27 @@ class Builder:
         if not self.f.blocks:
             return
         b = self.f.blocks[a.block % len(self.f.blocks)]
-        lifter = self.user(a.lifter)
         # Preferably for staff this block hides something from (else the lift changes nothing).
         oracle = Oracle(self.f)
         hidden = [u for u in self.f.staff if any(
             d.patient == b.patient and oracle.blocked(u, d)
             and oracle.judge(u, d, ignore_blocks=True) is Verdict.ALLOWED for d in self.f.data)]
         pick = hidden or self.f.staff
-        target = ({"user": pick[a.for_user % len(pick)].subject} if a.for_user is not None
-                  else {"unit": pick[a.for_unit % len(pick)].place.unit})
+        if a.for_user is not None:
+            lifter = pick[a.for_user % len(pick)]
+            target = {"user": lifter.subject}
+        else:
+            lifter = pick[a.for_unit % len(pick)]
+            target = {"unit": lifter.place.unit}
+        basis = "emergency" if a.emergency_basis else "consent"
+        may = (oracle.emergency(lifter, b.patient) if a.emergency_basis
+               else oracle.related(lifter.place.unit, b.patient))
         before = self.newest_id(block_lift)
         r = self.op(lifter, f"Consent/{b.consent.id}/$lift-block", reason="Patienten samtycker",
-                    basis="emergency" if a.emergency_basis else "consent", days=a.days,
-                    **target)
+                    basis=basis, days=a.days, **target)
+        if not may:  # no care relationship (consent) or no emergency access (emergency)
+            assert r.status_code == 403, r.text
+            return
         assert r.status_code == 200, r.text
         if a.expired:
             self.expire_after(block_lift, "until", before)
@@ -761,9 +769,7 @@ class Checker:
         told = " ".join(i.get("diagnostics", "") for e in body.get("entry", [])
                         if e.get("search", {}).get("mode") == "outcome"
                         for i in e["resource"]["issue"])
-        # $everything tells nothing yet: see test_known_gap_everything_does_not_tell_...
-        if body["resourceType"] == "Bundle" and body.get("type") == "searchset" \
-                and "$everything" not in path:
+        if body["resourceType"] == "Bundle" and body.get("type") == "searchset":
             for n in patients_shown:
                 if self.o.hidden_by_a_block(user, n):
                     assert f"Patient/{self.f.patients[n]}" in told, (
@@ -910,12 +916,11 @@ class Checker:
         path = f"Patient?address-city=Ort%20{p}"
         got = self.ids(self.get(user, path).json())
         me = {f"Patient/{self.f.patients[p]}"}
-        if p == user.own:
+        # Not their own record; a protected patient found by address would confirm it.
+        if p == user.own or self.f.protected[p]:
             assert got == set(), (path, got)
-        elif not self.f.protected[p]:
+        else:
             assert got == me, (path, got)
-        # A protected patient found by address reveals the address: see the xfail test
-        # test_known_gap_a_protected_address_can_be_searched_for.
 
     def q_everything(self, user: Staff, n: int, rtype: str, k: int) -> None:
         p = n % len(self.f.patients)
@@ -968,7 +973,7 @@ def test_every_response_obeys_the_patient_data_law(
         check.run(kind, world.user(u), n, rtype, k)
 
 
-# -- known gaps: where the server disagrees with domain.md §2 (xfail until fixed) -------------
+# -- corners the property found first (once strict xfail tests, fixed since) -----------------
 
 def _staff_headers(settings: Settings, subject: str, place: Place) -> dict[str, str]:
     return bearer(mint_token(settings, "user/*.cruds", kind="staff", subject=subject,
@@ -985,12 +990,9 @@ def _protected_patient(client: TestClient, **extra: Any) -> str:
     return r.json()["id"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Protected identity must hide address data (domain.md §2), but a staff search on address "
-    "parameters still matches a protected patient: the response leaves out the address, yet "
-    "finding the patient by it confirms the address, one guess at a time."))
-def test_known_gap_a_protected_address_can_be_searched_for(pdl_client: TestClient,
-                                                          settings: Settings) -> None:
+def test_a_protected_address_cannot_be_searched_for(pdl_client: TestClient,
+                                                    settings: Settings) -> None:
+    """Finding a protected patient by address would confirm the address one guess at a time."""
     pid = _protected_patient(pdl_client)
     nurse = _staff_headers(settings, "SE2321000131-N1", MED1)
     r = pdl_client.get(f"/fhir/Patient/{pid}", headers=nurse)
@@ -1002,12 +1004,9 @@ def test_known_gap_a_protected_address_can_be_searched_for(pdl_client: TestClien
         assert pid not in found, f"Patient?{query} finds the protected patient"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Protected identity must hide address data (domain.md §2), but only Patient.address is "
-    "removed for staff: the Patient's narrative (text.div) is returned as stored, address "
-    "and all."))
-def test_known_gap_a_protected_address_stays_in_the_narrative(pdl_client: TestClient,
-                                                              settings: Settings) -> None:
+def test_a_protected_address_is_not_shown_in_the_narrative(pdl_client: TestClient,
+                                                           settings: Settings) -> None:
+    """The narrative (text.div) may repeat the address: staff do not get it either."""
     pid = _protected_patient(pdl_client, text={
         "status": "generated",
         "div": '<div xmlns="http://www.w3.org/1999/xhtml">Skyddad, Gömstället 3, '
@@ -1018,12 +1017,9 @@ def test_known_gap_a_protected_address_stays_in_the_narrative(pdl_client: TestCl
     assert "Gömstället" not in r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Users must be told that blocked data exists (domain.md §2). A search naming the patient "
-    "tells them (an OperationOutcome 'suppressed' entry), but Patient/{id}/$everything, the "
-    "whole-record view, leaves the blocked data out without a word."))
-def test_known_gap_everything_does_not_tell_that_blocked_data_exists(
+def test_everything_tells_that_blocked_data_exists(
         pdl_client: TestClient, settings: Settings) -> None:
+    """The whole-record view says that blocked data exists, as a search does."""
     c = pdl_client
     pid = c.post("/fhir/Patient", headers=FHIR_JSON, json={
         "resourceType": "Patient", "name": [{"family": "Spärrsson"}]}).json()["id"]
@@ -1051,13 +1047,10 @@ def test_known_gap_everything_does_not_tell_that_blocked_data_exists(
     assert told(f"Patient/{pid}/$everything")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Access to a patient's data needs a care relationship with that patient (domain.md §2), "
-    "but history is judged by the resource's current patient only: when a wrongly attributed "
-    "Observation is moved from patient A to patient B, staff caring for B alone can read the "
-    "old version, which lies in A's record (subject A, A's note)."))
-def test_known_gap_old_versions_are_judged_by_the_current_patient(
+def test_a_version_filed_under_another_patient_is_not_in_the_history(
         pdl_client: TestClient, settings: Settings) -> None:
+    """An Observation moved from A to B: staff caring for B alone never see the version
+    that lay in A's record (subject A, A's note), by vread or history."""
     c = pdl_client
     a, b = (c.post("/fhir/Patient", headers=FHIR_JSON, json={
         "resourceType": "Patient", "name": [{"family": family}]}).json()["id"]

@@ -5,6 +5,7 @@ exemption, temporary and permanent lift, void), protected identity."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -184,11 +185,21 @@ def test_outer_block_hides_a_providers_data_from_other_providers(
     block_id = blocked.json()["id"]
     assert not h.sees(obs)  # emergency access does not open a block by itself
     assert n1.sees(obs)  # the provider's own staff still see it
-    too_long = n1.op(f"Consent/{block_id}/$lift-block", reason="Patienten samtycker",
-                     basis="consent", user="SE000014070000-H1", days=8)
+    too_long = h.op(f"Consent/{block_id}/$lift-block", reason="Akut, medvetslös",
+                    basis="emergency", user="SE000014070000-H1", days=8)
     assert too_long.status_code == 400
-    lifted = n1.op(f"Consent/{block_id}/$lift-block", reason="Patienten samtycker",
-                   basis="consent", user="SE000014070000-H1", days=2)
+    # A lift is made by the user it is for (or a user of the unit it is for) ...
+    for_someone_else = n1.op(f"Consent/{block_id}/$lift-block", reason="Patienten samtycker",
+                             basis="consent", user="SE000014070000-H1", days=2)
+    assert for_someone_else.status_code == 403
+    # ... with the patient's consent only where their unit has a care relationship ...
+    no_relationship = h.op(f"Consent/{block_id}/$lift-block", reason="Patienten samtycker",
+                           basis="consent", user="SE000014070000-H1", days=2)
+    assert no_relationship.status_code == 403
+    assert "care relationship" in no_relationship.text
+    # ... or in an emergency with the user's current emergency access.
+    lifted = h.op(f"Consent/{block_id}/$lift-block", reason="Akut, medvetslös",
+                  basis="emergency", user="SE000014070000-H1", days=2)
     assert lifted.status_code == 200, lifted.text
     assert h.sees(obs)
 
@@ -315,3 +326,24 @@ def test_school_health_is_a_separate_provider_that_shares_nothing(
     n1: User = world["n1"]
     n1.op(f"Patient/{world['x']}/$emergency-access", reason="Akut")
     assert not n1.sees(f"Observation/{note['id']}")  # not even in an emergency
+
+
+def test_a_block_is_lifted_with_consent_by_a_user_never_shown_it(
+        world: dict[str, Any]) -> None:
+    """The notice names the block (its Consent id reveals no provider), so a user with a care
+    relationship and the patient's consent can lift it for themself without reading it."""
+    n1, n2 = world["n1"], world["n2"]
+    obs = f"Observation/{world['obs']}"
+    assert n1.op(f"Patient/{world['x']}/$block", kind="inner", unit=MED1).status_code == 201
+    n2.op(f"Patient/{world['x']}/$assert-care-relationship", reason="Övertar vården")
+    assert not n2.sees(obs)
+    bundle = n2.get(f"Observation?patient={world['x']}").json()
+    told = " ".join(i["diagnostics"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"
+                    for i in e["resource"]["issue"] if i["code"] == "suppressed")
+    assert MED1 not in told and "another care unit" in told
+    consent_id = re.search(r"Consent/([\w-]+)", told).group(1)  # type: ignore[union-attr]
+    assert n2.ids(f"Consent?patient={world['x']}") == set()  # the block itself stays unseen
+    lifted = n2.op(f"Consent/{consent_id}/$lift-block", reason="Patienten samtycker",
+                   basis="consent", user="SE2321000131-N2", days=1)
+    assert lifted.status_code == 200, lifted.text
+    assert n2.sees(obs)

@@ -92,3 +92,26 @@ def patients_of(registry: SearchRegistry, content: dict[str, Any]) -> list[str]:
                 if kind == "Patient" and pid and pid not in found:
                     found.append(pid)
     return found
+
+
+def patients_named(registry: SearchRegistry, rtype: str | None,
+                   criteria: list[Any]) -> list[str]:
+    """Patient ids a search names through a compartment parameter (`Observation?patient=1`,
+    `subject=Patient/1`), so that what is withheld about them can be said even when nothing
+    is returned. Chains and `:identifier` name no id and are skipped."""
+    if rtype is None:
+        return []
+    hashes = set(compartment_hashes(registry).get(rtype, ()))
+    out: list[str] = []
+    for c in criteria:
+        if c.param is None or c.chain or c.has or not (
+                c.param.param_hash in hashes or c.param.name == "patient"):
+            continue
+        if c.modifier not in (None, "Patient"):
+            continue
+        for value in c.values:
+            kind, _, fhir_id = value.rpartition("/")
+            patient = kind in ("", "Patient") or kind.endswith("/Patient")
+            if patient and fhir_id and fhir_id not in out:
+                out.append(fhir_id)
+    return out

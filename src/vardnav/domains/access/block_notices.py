@@ -1,6 +1,8 @@
 """Tells staff that blocked data exists for a patient in their results, without saying which
 provider or unit holds it — except to a user with current emergency access, who is shown
-where (the first of the two deliberate steps; lifting the block is the second)."""
+where (the first of the two deliberate steps; lifting the block is the second). The notice
+names the blocks (their Consent ids, which reveal nothing) so that a user who has the
+patient's consent can lift them with `$lift-block` without ever being shown them."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ class BlockNotices:
             block_lift.c.until > now,
             or_(block_lift.c.subject == p.subject, block_lift.c.unit == p.unit)))
         rows = conn.execute(select(block.c.patient_id, block.c.kind, block.c.provider,
-                                   block.c.unit).where(
+                                   block.c.unit, block.c.source_ref).where(
             block.c.patient_id.in_(patients), block.c.active.is_(True),
             or_(and_(block.c.kind == "outer", block.c.provider != (p.provider or "")),
                 and_(block.c.kind == "inner", block.c.unit != (p.unit or ""))),
@@ -36,12 +38,15 @@ class BlockNotices:
             emergency.c.until > now))}
         out = []
         for patient in sorted({r.patient_id for r in rows}):
+            blocks = ", ".join(sorted({r.source_ref for r in rows
+                                       if r.patient_id == patient and r.source_ref}))
             if patient in emergencies:
                 where = ", ".join(sorted(f"{r.kind} block on {r.provider or r.unit}"
                                          for r in rows if r.patient_id == patient))
                 out.append(f"Patient/{patient} has blocked data ({where}); it stays hidden "
-                           "until the block is lifted ($lift-block)")
+                           f"until the block is lifted ($lift-block on {blocks})")
             else:
                 out.append(f"Patient/{patient} has blocked data at another care unit or "
-                           "provider; it is not shown")
+                           f"provider; it is not shown (with the patient's consent: "
+                           f"$lift-block on {blocks})")
         return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 
 from vardnav.domains.access.derivations import BLOCK_OPERATION
 from vardnav.domains.access.pdl_tables import block, block_lift, care_relationship, emergency
@@ -181,6 +181,12 @@ def lift_block(repo: Repository, req: FhirRequest, rtype: str | None,
     if (user is None) == (unit is None):
         raise BadRequest("Lift the block for one named user or for one unit (give exactly "
                          "one of 'user' and 'unit')")
+    # The lift opens data for whoever needs it now: the caller themself or the caller's unit,
+    # and only where they may read the patient's data at all (a care relationship, or
+    # emergency access for an emergency lift).
+    if user not in (None, staff.subject) or unit not in (None, staff.unit):
+        raise Forbidden("A block is lifted for yourself or for your own care unit only")
+    _check_lift_basis(repo, staff, patient_id, basis)
     days = params.get("days", MAX_LIFT_DAYS)
     if not isinstance(days, int | float) or not 0 < days <= MAX_LIFT_DAYS:
         raise BadRequest(f"A temporary lift lasts at most {MAX_LIFT_DAYS} days")
@@ -196,6 +202,24 @@ def lift_block(repo: Repository, req: FhirRequest, rtype: str | None,
     repo.record_audit("lift-block", "Consent", [found["id"]], resources=[found], basis=basis,
                       user=user, unit=unit, days=days, reason=reason)
     return FhirResponse(200, _outcome(f"Block lifted for {user or unit} for {days} days"))
+
+
+def _check_lift_basis(repo: Repository, staff: Principal, patient_id: str, basis: str) -> None:
+    now = time.time()
+    if basis == "emergency":
+        rows = repo.conn.execute(select(emergency.c.id).where(
+            emergency.c.patient_id == patient_id, emergency.c.subject == staff.subject,
+            emergency.c.until > now)).first()
+        if rows is None:
+            raise Forbidden("An emergency lift needs your current emergency access to the "
+                            "patient ($emergency-access first)")
+        return
+    rel = care_relationship
+    if repo.conn.execute(select(rel.c.id).where(
+            rel.c.patient_id == patient_id, rel.c.unit == staff.unit, rel.c.start <= now,
+            or_(rel.c.end.is_(None), rel.c.end > now))).first() is None:
+        raise Forbidden("Lifting a block with the patient's consent needs a care relationship "
+                        "between your unit and the patient")
 
 
 def void_block(repo: Repository, req: FhirRequest, rtype: str | None,

@@ -33,7 +33,8 @@ from vardnav.domains.access.pdl_tables import (
     not_sharing,
 )
 from vardnav.domains.access.pdl_tables import emergency as emergency_access
-from vardnav.domains.access.profiles import ATTENTION_TYPES, is_protected
+from vardnav.domains.access.profiles import ATTENTION_TYPES
+from vardnav.domains.access.protected_identity import hidden_from_staff
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, RequestContext
 
@@ -66,9 +67,8 @@ class PdlPolicy:
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
         resource = self.inner.redact(ctx, resource)
         p = ctx.principal
-        if (resource.get("resourceType") == "Patient" and is_protected(resource)
-                and isinstance(p, Principal) and p.kind == "staff"):
-            return {k: v for k, v in resource.items() if k != "address"}
+        if isinstance(p, Principal) and p.kind == "staff":
+            return hidden_from_staff(resource)
         return resource
 
 

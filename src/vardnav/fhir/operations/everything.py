@@ -78,4 +78,10 @@ def handle(repo: Repository, req: FhirRequest, rtype: str | None,
               "link": links,
               "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
                          "search": {"mode": "match"}} for r in page]}
+    # Whatever the access layers left out and must say so (e.g. blocked data), as a search does.
+    notices = repo.notices_for([patient])
+    if notices:
+        bundle["entry"].append({"resource": {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "warning", "code": "suppressed", "diagnostics": n} for n in notices]},
+            "search": {"mode": "outcome"}})
     return FhirResponse(200, bundle)

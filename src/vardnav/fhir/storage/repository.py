@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from vardnav.errors import (
     VardnavError,
 )
 from vardnav.fhir import definitions
-from vardnav.fhir.compartment import patients_of
+from vardnav.fhir.compartment import patients_named, patients_of
 from vardnav.fhir.datetimes import instant, now, parse_range
 from vardnav.fhir.hooks import (
     AccessPolicy,
@@ -63,6 +64,9 @@ class EngineServices:
     custodian: Custodian = field(default_factory=KeepCustody)
     listeners: tuple[WriteListener, ...] = ()
     notices: tuple[NoticeSource, ...] = ()
+    # What of a resource its search index may hold (None: all of it). Index rows serve every
+    # caller, so data no caller may find a resource by (a protected address) stays out.
+    searchable: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -123,8 +127,14 @@ class Repository:
                     patients.append(pid)
         return patients
 
-    def notices_for(self, resources: list[dict[str, Any]]) -> list[str]:
+    def notices_for(self, resources: list[dict[str, Any]],
+                    named: list[str] | None = None) -> list[str]:
         patients = self.patients_in(resources)
+        named = [p for p in named or () if p not in patients]
+        if named:  # only patients the caller may see at all (never, say, their own record)
+            patients += self.conn.execute(select(resource.c.fhir_id).where(
+                self.queries.visible("Patient", resource),
+                resource.c.fhir_id.in_(named))).scalars().all()
         if not patients:
             return []
         return [n for source in self.s.notices
@@ -162,11 +172,11 @@ class Repository:
         cur = self._current(rtype, fhir_id, filtered=True)
         if cur is None:
             raise NotFound(f"{rtype}/{fhir_id} is not known")
-        row = self.conn.execute(
-            select(resource_version.c.deleted, resource_version.c.content)
-            .where(resource_version.c.rid == cur.rid,
-                   resource_version.c.version_id == int(version_id))
-        ).first()
+        version = select(resource_version.c.deleted, resource_version.c.content).where(
+            resource_version.c.rid == cur.rid, resource_version.c.version_id == int(version_id))
+        if self._policy_filter(rtype, resource) is not None:
+            version = version.where(self._same_compartment(cur.patient_id))
+        row = self.conn.execute(version).first()
         if row is None:
             raise NotFound(f"Version {version_id} of {rtype}/{fhir_id} is not known")
         if row.deleted:
@@ -175,11 +185,19 @@ class Repository:
                           version=version_id)
         return self.s.policy.redact(self.ctx, row.content)
 
+    @staticmethod
+    def _same_compartment(current_patient: Any) -> Any:
+        """A version filed under another patient than the resource is now (a wrongly
+        attributed entry, moved) lies in that patient's record: a caller the access policy
+        filters does not get it through this resource's history (documented in docs/pdl.md)."""
+        return resource_version.c.patient_id.is_not_distinct_from(current_patient)
+
     def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
                  for_update: bool = False) -> Row[Any] | None:
         stmt = select(resource.c.rid, resource.c.version_id, resource.c.deleted,
                       resource.c.content, resource.c.last_updated, resource.c.owner,
-                      resource.c.owner_unit, resource.c.recorded).where(
+                      resource.c.owner_unit, resource.c.recorded,
+                      resource.c.patient_id).where(
             resource.c.resource_type == rtype, resource.c.fhir_id == fhir_id)
         if filtered:
             extra = self._policy_filter(rtype, resource)
@@ -217,7 +235,10 @@ class Repository:
                           resources=[*matches, *included],
                           included=[f"{i['resourceType']}/{i['id']}" for i in included])
         return SearchResult(self._visible(matches), self._visible(included), total, req,
-                            list(req.warnings), self.notices_for([*matches, *included]))
+                            list(req.warnings), self.notices_for(
+                                [*matches, *included],
+                                patients_named(self.s.registry, req.resource_type,
+                                               req.criteria)))
 
     def search_ids(self, rtype: str, pairs: list[tuple[str, str]],
                    limit: int = 2) -> list[str]:
@@ -270,7 +291,7 @@ class Repository:
         # The policy sees the resource through its current row (who recorded it, etc.).
         policy = self._policy_filter(rtype, cur)
         if policy is not None:
-            conds.append(policy)
+            conds += [policy, self._same_compartment(cur.c.patient_id)]
         base = select(v).join(cur, cur.c.rid == v.c.rid).where(*conds)
         total = self.conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
         rows = self.conn.execute(
@@ -417,7 +438,8 @@ class Repository:
         self._replace_current(existing, version, ts, True, None)
         self.conn.execute(insert(resource_version).values(
             rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
-            last_updated=ts, deleted=True, method="DELETE", content=None))
+            last_updated=ts, deleted=True, method="DELETE", content=None,
+            patient_id=existing.patient_id))
         self._clear_index(existing.rid)
         self._tell_listeners(rtype, fhir_id, None, Custody(existing.owner, existing.owner_unit))
         self.record_audit("delete", rtype, [fhir_id], resources=[existing.content])
@@ -457,7 +479,8 @@ class Repository:
         return stored, ts
 
     def _index(self, rid: int, stored: dict[str, Any]) -> None:
-        for kind, rows in extract(self.s.registry, stored).items():
+        indexed = self.s.searchable(stored) if self.s.searchable else stored
+        for kind, rows in extract(self.s.registry, indexed).items():
             if rows:
                 for row in rows:
                     row["rid"] = rid
@@ -485,7 +508,8 @@ class Repository:
             self._clear_index(rid)
         self.conn.execute(_INSERT_VERSION, {
             "rid": rid, "version_id": version, "resource_type": rtype, "fhir_id": fhir_id,
-            "last_updated": ts, "deleted": False, "method": method, "content": stored})
+            "last_updated": ts, "deleted": False, "method": method, "content": stored,
+            "patient_id": columns["patient_id"]})
         self._index(rid, stored)
         if not self.defer_index:
             self.flush()
@@ -549,7 +573,8 @@ class Repository:
 
 _INSERT_RESOURCE = insert(resource).returning(resource.c.rid)
 _INSERT_VERSION = insert(resource_version)
-_VERSION_KEYS = ("resource_type", "fhir_id", "version_id", "last_updated", "deleted", "content")
+_VERSION_KEYS = ("resource_type", "fhir_id", "version_id", "last_updated", "deleted", "content",
+                 "patient_id")
 
 
 def check_type(rtype: str) -> None:

@@ -62,6 +62,9 @@ resource_version = Table(
     Column("deleted", Boolean, nullable=False),
     Column("method", String(8), nullable=False),  # POST / PUT / PATCH / DELETE
     Column("content", Json, nullable=True),
+    # The patient whose compartment held this version: a version filed under another patient
+    # than the current one is judged by the access policy as that patient's data (history).
+    Column("patient_id", String(64), nullable=True),
     Index("ix_version_updated", "last_updated"),
     Index("ix_version_type_updated", "resource_type", "last_updated"),
 )

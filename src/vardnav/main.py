@@ -79,6 +79,12 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
     return services
 
 
+def adt_listeners(settings: Settings, engine: Any) -> list[Any]:
+    """Everything told about each ADT step, inside the step's transaction (AdtListener): the
+    single place where they are assembled (the HL7 v2 outbox adds itself here)."""
+    return []
+
+
 def create_app(settings: Settings | None = None, *, services: EngineServices | None = None,
                engine: Any = None) -> FastAPI:
     settings = settings or Settings()
@@ -121,6 +127,17 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         daily_threshold=settings.audit_review_daily_patients))
     for operation in pdl_operations(settings.emergency_access_hours):
         register_operation(operation)
+    # ADT (issue 5): one workflow per app, with the listeners of adt_listeners; bed statuses
+    # change only through its steps and $set-bed-status (BedStatusGuard).
+    from vardnav.domains.adt.bed_status import BedStatusGuard
+    from vardnav.domains.adt.operations import adt_operations
+    from vardnav.domains.adt.service import AdtWorkflow
+
+    app.state.adt = AdtWorkflow(adt_listeners(settings, engine))
+    for operation in adt_operations(app.state.adt):
+        register_operation(operation)
+    if not any(isinstance(x, BedStatusGuard) for x in services.listeners):
+        services.listeners = (*services.listeners, BedStatusGuard())
     app.state.keys = KeyStore(settings.key_dir)
     # One revocation list for the API and the revoke endpoint: a revocation applies at once.
     app.state.revocations = RevocationList(engine)

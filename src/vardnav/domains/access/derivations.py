@@ -81,10 +81,18 @@ class PdlDerivations:
         units = {u for u in (_hsa_of(conn, r) for r in _unit_refs(rtype, res)) if u}
         if not units and custody.unit:
             units = {custody.unit}
-        for unit in sorted(units):
+        ends = dict.fromkeys(units, end)
+        if rtype == "Encounter":
+            # A ward the patient was transferred away from keeps the relationship for the
+            # window after the patient left it (Encounter.location, completed, by its Location's
+            # managingOrganization).
+            for unit, left in _former_units(conn, res):
+                if unit not in units and left is not None:
+                    ends[unit] = max(ends.get(unit) or 0.0, left + self.window)
+        for unit in sorted(ends):
             conn.execute(insert(care_relationship).values(
                 patient_id=patient, unit=unit, source=rtype.lower()[:16], source_ref=ref,
-                start=start, end=end))
+                start=start, end=ends[unit]))
 
     # -- which providers share ---------------------------------------------------------
 
@@ -159,6 +167,24 @@ def _unit_refs(rtype: str, res: dict[str, Any]) -> list[dict[str, Any]]:
     if rtype == "Task":
         return [res.get("owner") or {}]
     return list(res.get("performer", []))
+
+
+def _former_units(conn: Connection, res: dict[str, Any]) -> list[tuple[str, float | None]]:
+    """(unit HSA-id, when the patient left) for each completed Encounter.location."""
+    out = []
+    for entry in res.get("location", []):
+        if entry.get("status") != "completed":
+            continue
+        ref = ((entry.get("location") or {}).get("reference") or "").rpartition("/")
+        if not ref[0].endswith("Location") or not ref[2]:
+            continue
+        row = conn.execute(select(resource.c.content).where(
+            resource.c.resource_type == "Location", resource.c.fhir_id == ref[2],
+            resource.c.deleted.is_(False))).first()
+        unit = _hsa_of(conn, (row.content.get("managingOrganization") if row else None))
+        if unit:
+            out.append((unit, _period(entry.get("period") or {})[1]))
+    return out
 
 
 def _hsa_of(conn: Connection, reference: dict[str, Any] | None) -> str | None:

@@ -82,7 +82,10 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
 def adt_listeners(settings: Settings, engine: Any) -> list[Any]:
     """Everything told about each ADT step, inside the step's transaction (AdtListener): the
     single place where they are assembled (the HL7 v2 outbox adds itself here)."""
-    return []
+    from vardnav.integrations.hl7v2.runtime import outbox_listeners
+
+    # HL7 v2: one outbox row per configured receiver (VARDNAV_HL7_RECEIVERS), same transaction.
+    return [*outbox_listeners(settings)]
 
 
 def create_app(settings: Settings | None = None, *, services: EngineServices | None = None,
@@ -99,7 +102,9 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         # objects; freezing them keeps full garbage collections (request pauses) short.
         gc.collect()
         gc.freeze()
-        async with sealing(engine, settings.audit_seal_seconds):  # the access log's chain
+        # The access log's chain; HL7 v2 outbox delivery and, with VARDNAV_HL7_LISTEN_PORT,
+        # the MLLP listener.
+        async with sealing(engine, settings.audit_seal_seconds), hl7_running(_app):
             yield
 
     app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__, lifespan=lifespan,
@@ -120,6 +125,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     from vardnav.domains.identity.organisation.set_options import SET_OPTIONS
     from vardnav.domains.identity.signin.router import build_signin_router
     from vardnav.fhir.operations.registry import register_operation
+    from vardnav.integrations.hl7v2.runtime import running as hl7_running
 
     register_operation(SET_OPTIONS)
     register_operation(log_extract_operation(shows_users=settings.log_extract_shows_users))

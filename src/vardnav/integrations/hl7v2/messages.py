@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vardnav.domains.access.profiles import is_protected
+from vardnav.domains.adt.codes import PLANNED_END, PLANNED_START
 from vardnav.domains.adt.events import AdtEvent
 from vardnav.integrations.hl7v2.codec import (
     ENCODING_CHARACTERS,
@@ -211,8 +212,19 @@ def pv1(event: AdtEvent, facility: str | None) -> str:
 
 
 def pv2(event: AdtEvent) -> str:
-    """PV2-8 expected admission (A05) for a planned stay."""
+    """PV2-8 expected admission (A05) and PV2-9 expected discharge, when planned."""
+    encounter = event.encounter
+    expected_start = _extension(encounter, PLANNED_START)
+    if event.trigger == "A05" and not expected_start:
+        expected_start = (encounter.get("period") or {}).get("start")
     if event.trigger != "A05":
+        expected_start = None
+    expected_end = _extension(encounter, PLANNED_END)
+    if not (expected_start or expected_end):
         return ""
-    start = (event.encounter.get("period") or {}).get("start")
-    return _segment("PV2", *[""] * 7, hl7_ts(start)) if start else ""
+    return _segment("PV2", *[""] * 7, hl7_ts(expected_start), hl7_ts(expected_end))
+
+
+def _extension(resource: dict[str, Any], url: str) -> str | None:
+    return next((e.get("valueDateTime") for e in resource.get("extension") or []
+                 if e.get("url") == url), None)

@@ -63,3 +63,13 @@ inbound = Table(
     Column("received", Float, nullable=False),
     UniqueConstraint("sender", "control_id", name="uq_hl7_inbound_sender_control"),
 )
+
+# Visit numbers (PV1-19) a sending system gave the encounters its A01/A04/A05 created, so its
+# later messages about the visit find the Encounter by the sender's own number.
+visit = Table(
+    "hl7_visit", metadata,
+    Column("sender", String(200), primary_key=True),
+    Column("visit_number", String(200), primary_key=True),
+    Column("encounter_id", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+)

@@ -1,4 +1,4 @@
-"""hl7v2: outbox, receiver leases, processed inbound messages
+"""hl7v2: outbox, receiver leases, processed inbound messages, senders' visit numbers
 
 Revision ID: 0008h
 Revises: 0007a
@@ -56,9 +56,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('sender', 'control_id', name='uq_hl7_inbound_sender_control'),
     )
+    op.create_table('hl7_visit',
+    sa.Column('sender', sa.String(length=200), nullable=False),
+    sa.Column('visit_number', sa.String(length=200), nullable=False),
+    sa.Column('encounter_id', sa.String(length=64), nullable=False),
+    sa.Column('created', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('sender', 'visit_number'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('hl7_visit')
     op.drop_table('hl7_inbound')
     op.drop_table('hl7_receiver_lease')
     op.drop_index('ix_hl7_outbox_receiver_status', table_name='hl7_outbox')

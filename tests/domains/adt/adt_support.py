@@ -66,14 +66,15 @@ class World:
         return self.c.post(f"/fhir/{path}", json=params(**values),
                            headers={**FHIR_JSON, **(headers or {})})
 
-    def ok(self, path: str, status: int = 200, **values: Any) -> dict[str, Any]:
+    def ok(self, path: str, expect: int = 200, **values: Any) -> dict[str, Any]:
         r = self.op(path, **values)
-        assert r.status_code == status, r.text
+        assert r.status_code == expect, r.text
         return r.json()
 
-    def admit(self, n: int = 0, bed: str | None = None, **values: Any) -> dict[str, Any]:
+    def admit(self, n: int = 0, bed: str | None = None, expect: int = 201,
+              **values: Any) -> dict[str, Any]:
         values.setdefault("attending", self.doctors[0])
-        return self.ok(f"Patient/{self.patients[n]}/$admit", 201,
+        return self.ok(f"Patient/{self.patients[n]}/$admit", expect,
                        bed=bed or self.beds[MED1][0], **values)
 
     def read(self, path: str) -> dict[str, Any]:

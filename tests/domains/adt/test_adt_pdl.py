@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from adt_support import GER2, MED1, ORT3, World
+
 from conftest import FHIR_JSON, observation
 
 pytest_plugins = ("adt_fixtures",)  # its fixtures

@@ -63,8 +63,9 @@ def _text(params: dict[str, Any], name: str, *, required: bool = False) -> str |
 
 
 def _ref(repo: Repository, params: dict[str, Any], name: str, rtype: str, *,
-         required: bool = False) -> str | None:
-    """The logical id of the resource a parameter names (reference, identifier or id)."""
+         required: bool = False, also: tuple[str, ...] = ()) -> str | None:
+    """The logical id of the resource a parameter names (reference, identifier or id), of
+    type `rtype` (or one of `also`)."""
     value = params.get(name)
     if value is None:
         if required:
@@ -77,13 +78,13 @@ def _ref(repo: Repository, params: dict[str, Any], name: str, rtype: str, *,
     reference = value.get("reference")
     if isinstance(reference, str) and reference:
         kind, _, fhir_id = reference.rpartition("/")
-        if kind and kind.rpartition("/")[2] != rtype:
+        if kind and kind.rpartition("/")[2] not in (rtype, *also):
             raise BadRequest(f"Parameter '{name}' must refer to a {rtype}, not {reference}")
         return fhir_id
     ident = value.get("identifier")
     if isinstance(ident, dict) and ident.get("value"):
         token = f"{ident.get('system') or ''}|{ident['value']}"
-        found = repo.search_ids(rtype, [("identifier", token)])
+        found = [i for t in (rtype, *also) for i in repo.search_ids(t, [("identifier", token)])]
         if len(found) != 1:
             raise BadRequest(f"Parameter '{name}': {'no' if not found else 'more than one'} "
                              f"{rtype} has the identifier {token}")
@@ -127,7 +128,8 @@ def adt_operations(workflow: AdtWorkflow) -> list[Operation]:
         p = parameters(req.body)
         return _answer(workflow.register_visit(
             repo, patient_id=fhir_id or "",
-            unit_id=_ref(repo, p, "unit", "Organization", required=True) or "",
+            unit_id=_ref(repo, p, "unit", "Organization", required=True,
+                         also=("Location",)) or "",
             kind=_text(p, "kind", required=True) or "",
             attending_id=_ref(repo, p, "attending", "Practitioner"), at=_time(p, "at")),
             created=True)

@@ -85,6 +85,10 @@ class Processor:
         except Rejected as rejected:
             log.info("HL7 message from %s rejected (AR): %s", peer, rejected.reason)
             return rejected.ack()
+        except Exception:  # input python-hl7 chokes on in a way we did not foresee
+            log.warning("HL7 message from %s could not be read", peer, exc_info=True)
+            return acks.ack(Header(), "AR", text="The message cannot be read",
+                            error=acks.SEGMENT_SEQUENCE)
         ctx = RequestContext(principal=principal_for(message.sender), base_url=self.base_url,
                              attributes={"client_address": peer} if peer else {})
         try:

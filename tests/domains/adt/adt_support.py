@@ -104,8 +104,8 @@ class World:
             res = {f"{r.resource_type}/{r.fhir_id}": _strip(r.content) for r in conn.execute(
                 select(resource.c.resource_type, resource.c.fhir_id, resource.c.content)
                 .where(resource.c.resource_type.in_(("Encounter", "Composition", "Location"))))}
-            tables = {t.name: sorted(tuple(sorted(r._mapping.items())) for r in
-                                     conn.execute(select(t)).all())
+            tables = {t.name: sorted((tuple(sorted(r._mapping.items())) for r in
+                                      conn.execute(select(t)).all()), key=repr)
                       for t in (adt_encounter, adt_stay, adt_bed)}
             steps = conn.execute(select(adt_step.c.id, adt_step.c.cancelled)).all()
         return {"resources": res, "tables": tables, "steps": sorted(map(tuple, steps))}

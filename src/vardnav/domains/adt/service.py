@@ -564,8 +564,9 @@ def _project(repo: Repository, enc: dict[str, Any]) -> None:
                                                  encounter_id=encounter_id))
     else:
         conn.execute(delete(adt_stay).where(adt_stay.c.encounter_id == encounter_id))
+    held = bed_id if active else None
     conn.execute(delete(adt_bed).where(adt_bed.c.encounter_id == encounter_id,
-                                       adt_bed.c.bed_id != (bed_id or "")))
+                                       adt_bed.c.bed_id != (held or "")))
     if active and bed_id:
         holder = _bed_holder(repo, bed_id)
         if holder is not None and holder != encounter_id:

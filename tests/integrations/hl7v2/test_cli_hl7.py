@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from vardnav.cli import app
 from vardnav.integrations.hl7v2.outbox import enqueue_raw
-from vardnav.integrations.hl7v2.sender import _failed
+from vardnav.integrations.hl7v2.sender import Head, _record
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def queued(engine: Engine) -> Iterator[Engine]:
             enqueue_raw(conn, receiver="lab", trigger="A01", control_id=f"C{n}",
                         message="MSH|^~\\&|VARDNAV\r")
         head = conn.exec_driver_sql("SELECT min(id) FROM hl7_outbox").scalar_one()
-        _failed(conn, head, "AR: unknown ward", 60)
+        _record(conn, [], (Head(head, "C0", "", 0, None), "AR: unknown ward", 60))
     yield engine
     clear_hl7(engine)
 

@@ -72,8 +72,9 @@ class ReceiverWorker:
 
     def __init__(self, engine: Engine, receiver: Receiver, *, retry: RetryPolicy,
                  ack_timeout: float, poll: float, holder: str, lease_seconds: float = 30.0,
-                 max_frame: int = 1024 * 1024) -> None:
+                 max_frame: int = 1024 * 1024, batch: int = 100) -> None:
         self.engine = engine
+        self.batch = batch
         self.receiver = receiver
         self.retry = retry
         self.ack_timeout = ack_timeout
@@ -82,6 +83,10 @@ class ReceiverWorker:
         self.lease_seconds = lease_seconds
         self.max_frame = max_frame
         self._lease_until = 0.0
+        self._sent_upto = 0  # the last row sent and acknowledged, recorded or not
+        self._unrecorded: list[int] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
         self._stream: tuple[HL7StreamReader, HL7StreamWriter] | None = None
 
     async def run(self) -> None:
@@ -96,31 +101,55 @@ class ReceiverWorker:
                     await asyncio.sleep(max(self.poll, 1.0))
         finally:
             self._close()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())
 
     async def step(self) -> bool:
-        """One round: send the head if it is due. True if a message was attempted."""
+        """One round: send the due head and the rows behind it, in order, until one fails or
+        the batch ends. True if a message was attempted."""
         if not await self._hold_lease():
             await asyncio.sleep(self.lease_seconds / 3)
             return False
-        head = await _db(self.engine, _head, self.receiver.name, write=False)
-        if head is None:
+        heads = await _db(self.engine, _heads, self.receiver.name, self.batch,
+                          self._sent_upto, write=False)
+        if not heads:
             await asyncio.sleep(self.poll)
             return False
-        wait = (head.next_attempt or 0) - time.time()
+        wait = (heads[0].next_attempt or 0) - time.time()
         if wait > 0:  # short naps, so the lease is renewed while a back-off runs
             await asyncio.sleep(min(wait, self.lease_seconds / 3))
             return False
-        try:
-            await self._send(head)
-        except DeliveryError as exc:
-            self._close()
-            delay = self.retry.delay(head.attempts + 1)
-            log.warning("HL7 %s to %s failed (attempt %d, next in %.0f s): %s",
-                        head.control_id, self.receiver.name, head.attempts + 1, delay, exc)
-            await _db(self.engine, _failed, head.id, str(exc)[:1000], delay)
-        else:
-            await _db(self.engine, _delivered, head.id)
+        for head in heads:
+            try:
+                await self._send(head)
+            except DeliveryError as exc:
+                self._close()
+                delay = self.retry.delay(head.attempts + 1)
+                log.warning("HL7 %s to %s failed (attempt %d, next in %.0f s): %s",
+                            head.control_id, self.receiver.name, head.attempts + 1, delay, exc)
+                await self.flush()
+                await _db(self.engine, _record, [], (head, str(exc)[:1000], delay))
+                return True
+            # Acknowledged: recorded in the background, batched. Sending never waits for
+            # the database's write lock (busy writers hold it on SQLite), and rows sent but
+            # not yet recorded are skipped by the next query (`_sent_upto`). A crash before
+            # the record means those rows are sent again (at-least-once, as documented).
+            self._unrecorded.append(head.id)
+            self._sent_upto = head.id
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self.flush())
         return True
+
+    async def flush(self) -> None:
+        """Record the acknowledged rows as delivered (one transaction for all of them)."""
+        async with self._flush_lock:
+            while self._unrecorded:
+                done, self._unrecorded = self._unrecorded, []
+                try:
+                    await _db(self.engine, _record, done, None)
+                except Exception:
+                    self._unrecorded = done + self._unrecorded  # try again with the next
+                    raise
 
     async def _send(self, head: Head) -> None:
         try:
@@ -157,6 +186,8 @@ class ReceiverWorker:
         self._lease_until = now + self.lease_seconds if held else 0.0
         if not held:
             self._close()
+            await self.flush()
+            self._sent_upto = 0
         return held
 
 
@@ -193,27 +224,31 @@ async def _db(engine: Engine, fn: Callable[..., T], *args: Any, write: bool = Tr
                                    lambda conn: fn(conn, *args), write=write)
 
 
-def _head(conn: Connection, receiver: str) -> Head | None:
-    row = conn.execute(
+def _heads(conn: Connection, receiver: str, limit: int, after: int) -> list[Head]:
+    """The receiver's oldest pending rows after row `after`, in order (only the first can be
+    waiting for a retry: nothing behind a failed row has been tried)."""
+    rows = conn.execute(
         select(outbox.c.id, outbox.c.control_id, outbox.c.message, outbox.c.attempts,
                outbox.c.next_attempt)
-        .where(outbox.c.receiver == receiver, outbox.c.status == PENDING)
-        .order_by(outbox.c.id).limit(1)).first()
-    return Head(*row) if row else None
+        .where(outbox.c.receiver == receiver, outbox.c.status == PENDING,
+               outbox.c.id > after)
+        .order_by(outbox.c.id).limit(limit)).all()
+    return [Head(*row) for row in rows]
 
 
-def _delivered(conn: Connection, row_id: int) -> None:
+def _record(conn: Connection, delivered: list[int],
+            failed: tuple[Head, str, float] | None) -> None:
     now = time.time()
-    conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == PENDING)
-                 .values(status=DELIVERED, delivered=now, last_attempt=now,
-                         attempts=outbox.c.attempts + 1, next_attempt=None))
-
-
-def _failed(conn: Connection, row_id: int, error: str, delay: float) -> None:
-    now = time.time()
-    conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == PENDING)
-                 .values(attempts=outbox.c.attempts + 1, last_attempt=now,
-                         last_error=error, next_attempt=now + delay))
+    if delivered:
+        conn.execute(update(outbox).where(outbox.c.id.in_(delivered),
+                                          outbox.c.status == PENDING)
+                     .values(status=DELIVERED, delivered=now, last_attempt=now,
+                             attempts=outbox.c.attempts + 1, next_attempt=None))
+    if failed is not None:
+        head, error, delay = failed
+        conn.execute(update(outbox).where(outbox.c.id == head.id, outbox.c.status == PENDING)
+                     .values(attempts=outbox.c.attempts + 1, last_attempt=now,
+                             last_error=error, next_attempt=now + delay))
 
 
 def _take_lease(conn: Connection, receiver: str, holder: str, until: float) -> bool:

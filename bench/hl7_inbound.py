@@ -1,0 +1,97 @@
+"""Inbound HL7 v2 ADT applied per second, end to end over MLLP (issue 5: ≥ 300/s).
+
+A `vardnav hl7 listen` process on a SQLite store (temporary directory) with the demo region
+and population; this process sends with python-hl7's asyncio client over several
+connections, one message at a time per connection (each waits for its ACK, as MLLP senders
+do). Each patient's stay is five messages in order — A01 admit to a ward, A02 transfer to
+another ward, A21 leave, A22 return, A03 discharge — so every message is a real workflow step
+(Encounter write, rule tables, audit log, idempotency row). Prints throughput and the
+send-to-ACK latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import hl7
+from hl7.mllp import open_hl7_connection
+
+from bench.common import summary
+from bench.hl7_setup import DOCTOR, WARDS, free_port, prepare, vardnav
+
+PNR_OID = "1.2.752.129.2.1.3.1"
+
+
+def stay(number: str, n: int) -> list[str]:
+    """The five messages of one patient's stay."""
+    ward, other = WARDS[n % len(WARDS)], WARDS[(n + 1) % len(WARDS)]
+
+    def message(trigger: str, seq: int, location: str, disposition: str = "") -> str:
+        pv1 = ["PV1", "1", "I", location, "", "", "", f"{DOCTOR}^Läkare^Bench"]
+        pv1 += [""] * 11 + [f"V{n}"] + [""] * 16 + [disposition]
+        return "\r".join([
+            f"MSH|^~\\&|BENCH|SU|VARDNAV|VGR|20260126120000+0100||ADT^{trigger}^ADT_A01|"
+            f"B{n}-{seq}|P|2.5", f"EVN|{trigger}|20260126120000+0100",
+            f"PID|1||{number}^^^&{PNR_OID}&ISO^PN||Bench^Patient",
+            "|".join(pv1).rstrip("|")]) + "\r"
+
+    return [message("A01", 1, ward), message("A02", 2, other), message("A21", 3, other),
+            message("A22", 4, other), message("A03", 5, other, "01")]
+
+
+async def client(port: int, stays: list[list[str]], latencies: list[float],
+                 codes: dict[str, int]) -> None:
+    reader, writer = await open_hl7_connection("127.0.0.1", port, encoding="utf-8")
+    try:
+        for messages in stays:
+            for text in messages:
+                t0 = time.perf_counter()
+                writer.writemessage(hl7.parse(text))
+                await writer.drain()
+                ack = await reader.readmessage()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                code = str(ack["MSA.F1"])
+                codes[code] = codes.get(code, 0) + 1
+    finally:
+        writer.close()
+
+
+async def load(port: int, numbers: list[str], connections: int) -> tuple[float, list[float],
+                                                                         dict[str, int]]:
+    stays = [stay(number, n) for n, number in enumerate(numbers)]
+    shares = [stays[i::connections] for i in range(connections)]
+    latencies: list[float] = []
+    codes: dict[str, int] = {}
+    start = time.perf_counter()
+    await asyncio.gather(*(client(port, s, latencies, codes) for s in shares))
+    return time.perf_counter() - start, latencies, codes
+
+
+def run(patients: int = 600, connections: int = 4) -> None:
+    with tempfile.TemporaryDirectory(prefix="vardnav-hl7-bench-") as tmp:
+        directory = Path(tmp)
+        print(f"hl7_inbound: preparing SQLite store with the region and {patients} patients…")
+        url, numbers = prepare(directory, patients)
+        port = free_port()
+        with vardnav(["hl7", "listen", "--port", str(port)], url, directory, wait_port=port):
+            # A short warm-up (imports, caches), then the measured run on other patients.
+            warm = numbers[: max(5, patients // 20)]
+            asyncio.run(load(port, warm, connections))
+            measured = numbers[len(warm):]
+            seconds, latencies, codes = asyncio.run(load(port, measured, connections))
+    total = sum(codes.values())
+    print(f"hl7_inbound (SQLite, {connections} MLLP connections, {len(measured)} stays × 5 "
+          f"messages): {total} messages in {seconds:.1f} s = {total / seconds:,.0f} "
+          f"messages applied/s; ACKs {codes}; send→ACK latency {summary(latencies)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=600)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    run(args.patients, args.connections)

@@ -1,0 +1,81 @@
+"""Shared setup of the HL7 v2 benchmarks: a SQLite store in a temporary directory with the
+demo region (hospitals, wards, beds, staff) and demo patients, and a `vardnav hl7 …`
+subprocess on it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench.common import PNR_FILE, ROOT
+
+PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
+# Wards of the demo region (region_data.HOSPITALS): ward Location HSA-ids, and a physician.
+WARDS = ("SE2321000131-SU-MED1-L", "SE2321000131-SU-GER2-L", "SE2321000131-SU-ORT3-L",
+         "SE2321000131-NAL-MED4-L", "SE2321000131-NAL-KIR5-L")
+DOCTOR = "SE2321000131-P00001"
+
+
+def prepare(directory: Path, patients: int) -> tuple[str, list[str]]:
+    """A migrated SQLite store with the region and `patients` patients: (URL, personnummer)."""
+    from vardnav.config import Settings
+    from vardnav.db.engine import make_engine
+    from vardnav.db.migrate import upgrade
+    from vardnav.demo.loader import load_population, load_region
+    from vardnav.fhir.storage.tables import resource
+
+    url = f"sqlite:///{directory / 'hl7-bench.db'}"
+    upgrade(url)
+    settings = Settings(database_url=url, key_dir=directory / "keys")
+    load_region(settings)
+    load_population(settings, patients=patients, seed=7, personnummer_file=PNR_FILE)
+    engine = make_engine(url)
+    numbers: list[str] = []
+    with engine.connect() as conn:
+        for (content,) in conn.execute(select(resource.c.content).where(
+                resource.c.resource_type == "Patient")):
+            numbers += [i["value"] for i in content.get("identifier", [])
+                        if i.get("system") == PERSONNUMMER]
+    engine.dispose()
+    return url, numbers[:patients]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def vardnav(args: list[str], url: str, directory: Path, *, wait_port: int | None = None,
+            **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`vardnav <args>` as a subprocess on the store; waits until `wait_port` accepts."""
+    environ = {**os.environ, "VARDNAV_DATABASE_URL": url,
+               "VARDNAV_KEY_DIR": str(directory / "keys"), **env}
+    proc = subprocess.Popen([sys.executable, "-m", "vardnav.cli", *args], env=environ,
+                            cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while wait_port is not None:
+            try:
+                socket.create_connection(("127.0.0.1", wait_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"vardnav {' '.join(args)} did not start") from None
+                time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

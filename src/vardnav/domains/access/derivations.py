@@ -171,19 +171,26 @@ def _unit_refs(rtype: str, res: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _former_units(conn: Connection, res: dict[str, Any]) -> list[tuple[str, float | None]]:
     """(unit HSA-id, when the patient left) for each completed Encounter.location."""
-    out = []
+    left: dict[str, float | None] = {}
     for entry in res.get("location", []):
-        if entry.get("status") != "completed":
-            continue
-        ref = ((entry.get("location") or {}).get("reference") or "").rpartition("/")
-        if not ref[0].endswith("Location") or not ref[2]:
-            continue
-        row = conn.execute(select(resource.c.content).where(
-            resource.c.resource_type == "Location", resource.c.fhir_id == ref[2],
-            resource.c.deleted.is_(False))).first()
-        unit = _hsa_of(conn, (row.content.get("managingOrganization") if row else None))
-        if unit:
-            out.append((unit, _period(entry.get("period") or {})[1]))
+        kind, _, loc_id = ((entry.get("location") or {}).get("reference") or "").rpartition("/")
+        if entry.get("status") == "completed" and kind.endswith("Location") and loc_id:
+            end, before = _period(entry.get("period") or {})[1], left.get(loc_id)
+            left[loc_id] = end if before is None or end is None else max(before, end)
+    if not left:
+        return []
+    rows = conn.execute(select(resource.c.fhir_id, resource.c.content).where(
+        resource.c.resource_type == "Location", resource.c.fhir_id.in_(sorted(left)),
+        resource.c.deleted.is_(False))).all()
+    units: dict[str, str | None] = {}  # one lookup per managing organisation
+    out = []
+    for row in rows:
+        org = row.content.get("managingOrganization") or {}
+        key = org.get("reference") or str(org.get("identifier"))
+        if key not in units:
+            units[key] = _hsa_of(conn, org)
+        if units[key]:
+            out.append((str(units[key]), left[row.fhir_id]))
     return out
 
 

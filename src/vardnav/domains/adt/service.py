@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,7 @@ from vardnav.fhir.hooks import Custody
 from vardnav.fhir.storage.repository import Repository
 
 ACTIVE = ("in-progress", "onleave")
+CUSTODY_TTL = 60.0  # seconds a care unit's custody (unit and provider HSA-ids) is cached
 # Steps a cancellation can undo, by the cancellation's trigger (A11 also cancels a visit).
 UNDOES = {CANCEL_ADMIT: (ADMIT, REGISTER), CANCEL_TRANSFER: (TRANSFER,),
           CANCEL_DISCHARGE: (DISCHARGE,)}
@@ -85,6 +87,9 @@ class AdtWorkflow:
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.listeners = tuple(listeners)
         self.clock = clock
+        # Care unit reference → (valid until, custody): the organisation tree changes seldom,
+        # and walking it on every step of an HL7 feed would cost more than the step.
+        self._custody: dict[str, tuple[float, Custody | None]] = {}
 
     # -- registration and admission ---------------------------------------------------------
 
@@ -145,8 +150,10 @@ class AdtWorkflow:
         `encounter_id`, the pre-admission of that patient is taken up."""
         authorize_step(repo)
         t = self._time(at)
-        lock(repo, f"patient:{patient_id}", *([f"encounter:{encounter_id}"]
-                                               if encounter_id else []))
+        # Taken before anything is read, so that on PostgreSQL what follows sees the latest
+        # committed state of the patient, the pre-admission and the bed.
+        lock(repo, f"patient:{patient_id}", *([f"encounter:{encounter_id}"] if encounter_id
+                                              else []), *([f"bed:{bed_id}"] if bed_id else []))
         self._patient(repo, patient_id)
         before = None
         if encounter_id:
@@ -158,8 +165,6 @@ class AdtWorkflow:
             if not bed_id and not ward_id:
                 ward_id = row.ward_id
         place = resolve(repo, bed_id=bed_id, ward_id=ward_id)
-        if place.bed_id:
-            lock(repo, f"bed:{place.bed_id}")
         _check_not_admitted(repo, patient_id)
         _check_bed_free(repo, place, None)
         _practitioner(repo, attending_id, "attending")
@@ -183,7 +188,8 @@ class AdtWorkflow:
             stays.set_extension(enc, PLANNED_END,
                                 instant(self._time(expected_discharge, "expected_discharge")))
         beds = {place.bed_id: bed_status_coding("O")} if place.bed_id else {}
-        return self._step(repo, ADMIT, before, enc, at=t, beds=beds, origin=origin,
+        return self._step(repo, ADMIT, before, enc, at=t, beds=beds, known=place.chain,
+                          origin=origin,
                           origin_control_id=origin_control_id)
 
     # -- during the stay --------------------------------------------------------------------
@@ -196,7 +202,7 @@ class AdtWorkflow:
         housekeeping (H, being cleaned) and the Encounter keeps the old locations, completed."""
         authorize_step(repo)
         t = self._time(at)
-        lock(repo, f"encounter:{encounter_id}")
+        lock(repo, f"encounter:{encounter_id}", *([f"bed:{bed_id}"] if bed_id else []))
         before, row = _managed(repo, encounter_id)
         _require_inpatient(row, "transferred")
         if row.state == "onleave":
@@ -207,8 +213,6 @@ class AdtWorkflow:
         if place.bed_id == row.bed_id and (place.bed_id or place.ward_id == row.ward_id):
             raise BusinessRuleViolation("The patient is already there; a transfer needs "
                                         "another bed or ward")
-        if place.bed_id:
-            lock(repo, f"bed:{place.bed_id}")
         _check_bed_free(repo, place, encounter_id)
         self._not_before(before, t)
         iso = instant(t)
@@ -220,7 +224,8 @@ class AdtWorkflow:
             beds[row.bed_id] = bed_status_coding("H")
         if place.bed_id:
             beds[place.bed_id] = bed_status_coding("O")
-        return self._step(repo, TRANSFER, before, enc, at=t, beds=beds, origin=origin,
+        return self._step(repo, TRANSFER, before, enc, at=t, beds=beds, known=place.chain,
+                          origin=origin,
                           origin_control_id=origin_control_id)
 
     def leave(self, repo: Repository, *, encounter_id: str, at: datetime | None = None,
@@ -307,7 +312,8 @@ class AdtWorkflow:
         beds = {row.bed_id: bed_status_coding("H")} if row.bed_id else {}
         created = []
         if summary is not None and summary.strip():
-            created.append(_discharge_summary(repo, enc, summary.strip(), instant(t)))
+            with self._on_behalf_of(repo, enc):
+                created.append(_discharge_summary(repo, enc, summary.strip(), instant(t)))
         return self._step(repo, DISCHARGE, before, enc, at=t, beds=beds, created=created,
                           disposition=disposition, origin=origin,
                           origin_control_id=origin_control_id)
@@ -375,14 +381,16 @@ class AdtWorkflow:
               after: dict[str, Any], *, at: float,
               beds: dict[str, dict[str, Any] | None] | None = None, journal: bool = True,
               created: Sequence[str] = (), disposition: str | None = None,
+              known: Sequence[dict[str, Any]] = (),
               origin: str | None, origin_control_id: str | None) -> dict[str, Any]:
         """Claim the rule rows, set the beds, write the Encounter, journal, audit, notify."""
         encounter_id = after["id"]
         _project(repo, after)  # first: the unique keys refuse a taken bed or patient
         beds_before: dict[str, dict[str, Any] | None] = {}
-        with _on_behalf_of(repo, after):
+        read = {loc["id"]: loc for loc in known}  # Locations read after this step's locks
+        with self._on_behalf_of(repo, after):
             for bed_id, coding in (beds or {}).items():
-                bed = require(repo, "Location", bed_id, "bed")
+                bed = read.get(bed_id) or require(repo, "Location", bed_id, "bed")
                 beds_before[bed_id] = bed.get("operationalStatus")
                 _set_bed(repo, bed, coding)
             if before is None:
@@ -417,6 +425,29 @@ class AdtWorkflow:
         return stored
 
     # -- small helpers ----------------------------------------------------------------------
+
+    @contextmanager
+    def _on_behalf_of(self, repo: Repository, enc: dict[str, Any]) -> Iterator[None]:
+        """A system integration records on behalf of the ward's care unit (and its provider),
+        as staff there would: the record's custody decides who may read it under PDL."""
+        p = repo.ctx.principal
+        if not (isinstance(p, Principal) and p.kind == "system") or \
+                ON_BEHALF_OF in repo.ctx.attributes:
+            yield
+            return
+        unit_ref = (enc.get("serviceProvider") or {}).get("reference") or ""
+        cached = self._custody.get(unit_ref)
+        if cached is None or cached[0] < time.monotonic():
+            cached = (time.monotonic() + CUSTODY_TTL, _custody_of(repo, unit_ref))
+            self._custody[unit_ref] = cached
+        if cached[1] is None:
+            yield
+            return
+        repo.ctx.attributes[ON_BEHALF_OF] = cached[1]
+        try:
+            yield
+        finally:
+            repo.ctx.attributes.pop(ON_BEHALF_OF, None)
 
     def _time(self, at: datetime | None, name: str = "at") -> float:
         if at is None:
@@ -505,10 +536,11 @@ def _bed_holder(repo: Repository, bed_id: str) -> str | None:
 
 def _check_bed_free(repo: Repository, place: Place, encounter_id: str | None) -> None:
     """A patient may go into an unoccupied, open, clean bed. The message does not say who
-    lies there: that would tell the caller about another patient's care."""
-    if place.bed_id is None:
+    lies there: that would tell the caller about another patient's care. (`place` was read
+    after the bed's lock.)"""
+    if place.bed is None or place.bed_id is None:
         return
-    bed = require(repo, "Location", place.bed_id, "bed")  # re-read: after the lock
+    bed = place.bed
     name = bed.get("name") or f"Location/{place.bed_id}"
     holder = _bed_holder(repo, place.bed_id)
     if holder is not None and holder != encounter_id:
@@ -614,17 +646,9 @@ def _unit(repo: Repository, unit_id: str) -> tuple[dict[str, Any], tuple[dict[st
     raise BadRequest(f"No care unit (Organization) or ward (Location) with id {unit_id!r}")
 
 
-@contextmanager
-def _on_behalf_of(repo: Repository, enc: dict[str, Any]) -> Iterator[None]:
-    """A system integration records on behalf of the ward's care unit (and its provider),
-    as staff there would: the record's custody decides who may read it under PDL."""
-    p = repo.ctx.principal
-    if not (isinstance(p, Principal) and p.kind == "system") or ON_BEHALF_OF in \
-            repo.ctx.attributes:
-        yield
-        return
-    unit = fetch(repo, "Organization",
-                 ((enc.get("serviceProvider") or {}).get("reference") or "").rpartition("/")[2])
+def _custody_of(repo: Repository, unit_ref: str) -> Custody | None:
+    """The unit's HSA-id and that of its care provider (up the partOf chain)."""
+    unit = fetch(repo, "Organization", unit_ref.rpartition("/")[2])
     provider = unit
     for _ in range(6):
         if provider is None or org_type(provider) in PROVIDER_TYPES:
@@ -632,13 +656,8 @@ def _on_behalf_of(repo: Repository, enc: dict[str, Any]) -> Iterator[None]:
         parent = ((provider.get("partOf") or {}).get("reference") or "").rpartition("/")[2]
         provider = fetch(repo, "Organization", parent)
     if unit is None or provider is None:
-        yield
-        return
-    repo.ctx.attributes[ON_BEHALF_OF] = Custody(hsa_of(provider), hsa_of(unit))
-    try:
-        yield
-    finally:
-        repo.ctx.attributes.pop(ON_BEHALF_OF, None)
+        return None
+    return Custody(hsa_of(provider), hsa_of(unit))
 
 
 def _discharge_summary(repo: Repository, enc: dict[str, Any], summary: str,
@@ -656,8 +675,7 @@ def _discharge_summary(repo: Repository, enc: dict[str, Any], summary: str,
             "status": "generated",
             "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(summary)}</p>'
                    "</div>"}}]}
-    with _on_behalf_of(repo, enc):
-        result = repo.create("Composition", composition)
+    result = repo.create("Composition", composition)
     return f"Composition/{result.id}"
 
 

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     hl7_retry_max_seconds: float = 300.0
     # How often an idle delivery worker looks for new outbox rows.
     hl7_poll_seconds: float = 0.2
+    # FHIR Subscriptions (integrations/subscriptions, docs/subscriptions.md). The server
+    # delivers rest-hook notifications while it runs (or `vardnav subscriptions deliver`).
+    # A failed notification is retried after a back-off doubling from the first delay up to
+    # the cap; after failing for the give-up period the Subscription is set to `error`.
+    subscriptions_deliver: bool = True
+    subscriptions_poll_seconds: float = 0.1
+    subscriptions_retry_first_seconds: float = 5.0
+    subscriptions_retry_max_seconds: float = 600.0
+    subscriptions_give_up_seconds: float = 86400.0
 
 
 def get_settings() -> Settings:

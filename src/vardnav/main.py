@@ -76,6 +76,10 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
     )
     # Outermost: whatever the layers allow, the access log is append-only over the API.
     services.policy = AppendOnlyAuditPolicy(services.policy)
+    # Writes outside the API (CLI, demo) notify subscribers too.
+    from vardnav.integrations.subscriptions.runtime import install as install_subscriptions
+
+    install_subscriptions(services)
     return services
 
 
@@ -104,7 +108,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         gc.freeze()
         # The access log's chain; HL7 v2 outbox delivery and, with VARDNAV_HL7_LISTEN_PORT,
         # the MLLP listener.
-        async with sealing(engine, settings.audit_seal_seconds), hl7_running(_app):
+        async with (sealing(engine, settings.audit_seal_seconds), hl7_running(_app),
+                    subscriptions_running(_app)):
             yield
 
     app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__, lifespan=lifespan,
@@ -126,6 +131,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     from vardnav.domains.identity.signin.router import build_signin_router
     from vardnav.fhir.operations.registry import register_operation
     from vardnav.integrations.hl7v2.runtime import running as hl7_running
+    from vardnav.integrations.subscriptions.runtime import register as register_subscriptions
+    from vardnav.integrations.subscriptions.runtime import running as subscriptions_running
 
     register_operation(SET_OPTIONS)
     register_operation(log_extract_operation(shows_users=settings.log_extract_shows_users))
@@ -144,6 +151,9 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         register_operation(operation)
     if not any(isinstance(x, BedStatusGuard) for x in services.listeners):
         services.listeners = (*services.listeners, BedStatusGuard())
+    # FHIR Subscriptions: matching listener (last), operations, websocket route; delivery
+    # runs in the lifespan (subscriptions_running).
+    register_subscriptions(app)
     app.state.keys = KeyStore(settings.key_dir)
     # One revocation list for the API and the revoke endpoint: a revocation applies at once.
     app.state.revocations = RevocationList(engine)

@@ -70,7 +70,11 @@ class WriteListener(Protocol):
     def written(self, conn: Connection, ctx: RequestContext, resource_type: str,
                 fhir_id: str, stored: dict[str, Any] | None, custody: Custody) -> None:
         """Called in the write's own transaction after each create, update and delete
-        (`stored` is None for a delete): keeps derived state in step with the resources."""
+        (`stored` is None for a delete): keeps derived state in step with the resources.
+
+        A listener may also have `wants_index(conn, resource_type) -> bool`: if true, the
+        change's index rows are written before `written` is called (transaction bundles
+        otherwise batch them until the end), so the listener can search the resource."""
 
 
 class NoticeSource(Protocol):

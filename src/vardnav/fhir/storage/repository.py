@@ -525,6 +525,12 @@ class Repository:
     def _tell_listeners(self, rtype: str, fhir_id: str, stored: dict[str, Any] | None,
                         custody: Custody) -> None:
         for listener in self.s.listeners:
+            # A listener that searches the changed resource (subscriptions) needs its index
+            # rows, which transaction bundles batch; asked per type, so bulk loads of types
+            # nobody listens to stay batched.
+            wants = getattr(listener, "wants_index", None)
+            if self._pending and wants is not None and wants(self.conn, rtype):
+                self.flush()
             listener.written(self.conn, self.ctx, rtype, fhir_id, stored, custody)
 
     def _replace_current(self, existing: Row[Any], version: int, ts: float, deleted: bool,

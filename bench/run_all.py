@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bench import hl7_inbound, hl7_outbound, ingest, read_by_id, search_1m, token_overhead
+from bench import (
+    adt_steps,
+    hl7_inbound,
+    hl7_outbound,
+    ingest,
+    read_by_id,
+    search_1m,
+    token_overhead,
+)
 
 
 def main() -> None:
@@ -10,6 +18,7 @@ def main() -> None:
         ingest.run(db, patients=2000, per_bundle=10, clients=2)
         read_by_id.run(db, patients=2000, connections=8, seconds=15, workers=2)
         search_1m.run(db, seconds=10, connections=4)
+        adt_steps.run(db, patients=300)
     token_overhead.run(patients=500, seconds=10)
     hl7_inbound.run(patients=400, connections=4)  # SQLite in a temporary directory
     hl7_outbound.run(patients=300)

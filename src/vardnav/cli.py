@@ -12,6 +12,7 @@ from vardnav.cli_audit import audit
 from vardnav.cli_clients import add as add_client
 from vardnav.cli_clients import clients
 from vardnav.cli_hl7 import hl7
+from vardnav.cli_subscriptions import subscriptions
 from vardnav.cli_users import print_demo_accounts, users
 from vardnav.config import Settings
 
@@ -134,6 +135,7 @@ app.add_typer(clients, name="client")
 app.add_typer(users, name="user")
 app.add_typer(audit, name="audit")
 app.add_typer(hl7, name="hl7")
+app.add_typer(subscriptions, name="subscriptions")
 # `vardnav app register` is the older name of `vardnav client add`.
 apps.command("register")(add_client)
 

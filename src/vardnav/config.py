@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +65,13 @@ class Settings(BaseSettings):
     hl7_retry_max_seconds: float = 300.0
     # How often an idle delivery worker looks for new outbox rows.
     hl7_poll_seconds: float = 0.2
+    # Coordinated discharge (domains/discharge, docs/discharge.md). Payment days: the rule
+    # (`calendar-days:N[:with-discharge-day][:without-admission-notice]` or
+    # `package.module:name`), local agreements per municipality code (JSON object), and the
+    # daily amount in SEK per year (JSON object; a year without one uses the latest before).
+    discharge_payment_rule: str = "calendar-days:3"
+    discharge_payment_rules: dict[str, str] = Field(default_factory=dict)
+    discharge_daily_amounts: dict[int, int] = Field(default_factory=lambda: {2019: 7800})
     # FHIR Subscriptions (integrations/subscriptions, docs/subscriptions.md). The server
     # delivers rest-hook notifications while it runs (or `vardnav subscriptions deliver`).
     # A failed notification is retried after a back-off doubling from the first delay up to

@@ -86,10 +86,12 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
 def adt_listeners(settings: Settings, engine: Any) -> list[Any]:
     """Everything told about each ADT step, inside the step's transaction (AdtListener): the
     single place where they are assembled (the HL7 v2 outbox adds itself here)."""
+    from vardnav.domains.discharge.adt_hooks import DischargeAdtListener
     from vardnav.integrations.hl7v2.runtime import outbox_listeners
 
     # HL7 v2: one outbox row per configured receiver (VARDNAV_HL7_RECEIVERS), same transaction.
-    return [*outbox_listeners(settings)]
+    # Discharge coordination: A03/A13/A11 update the stay's discharge case, if it has one.
+    return [*outbox_listeners(settings), DischargeAdtListener()]
 
 
 def create_app(settings: Settings | None = None, *, services: EngineServices | None = None,
@@ -149,6 +151,16 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.adt = AdtWorkflow(adt_listeners(settings, engine))
     for operation in adt_operations(app.state.adt):
         register_operation(operation)
+    # Coordinated discharge (issue 6): one workflow per app; its clock is app.state.discharge.
+    from vardnav.domains.discharge.operations import discharge_operations
+    from vardnav.domains.discharge.payment import PaymentRules
+    from vardnav.domains.discharge.service import DischargeWorkflow
+
+    app.state.discharge = DischargeWorkflow(rules=PaymentRules.from_settings(
+        settings.discharge_payment_rule, settings.discharge_payment_rules,
+        settings.discharge_daily_amounts))
+    for operation in discharge_operations(app.state.discharge):
+        register_operation(operation)
     if not any(isinstance(x, BedStatusGuard) for x in services.listeners):
         services.listeners = (*services.listeners, BedStatusGuard())
     # FHIR Subscriptions: matching listener (last), operations, websocket route; delivery
@@ -180,6 +192,10 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.include_router(build_signin_router(engine, services, settings))
     # Before the generic FHIR routes: CSV log extracts, and no writes to AuditEvent.
     app.include_router(build_audit_router(engine, services, settings, context))
+    from vardnav.domains.discharge.router import build_discharge_router
+
+    app.include_router(build_discharge_router(engine, services, lambda: app.state.discharge,
+                                              context))
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")
 

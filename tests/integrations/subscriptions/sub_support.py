@@ -3,21 +3,27 @@ for conditions with a timeout, Subscription builders and clean subscription tabl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, select
 
+from conftest import FHIR_JSON, bearer, wipe
+from vardnav.config import Settings
+from vardnav.fhir.storage.repository import EngineServices
 from vardnav.integrations.subscriptions.models import generation, lease, outbox, state, ws_token
 from vardnav.integrations.subscriptions.spec import (
     FILTER_CRITERIA,
     HEARTBEAT_PERIOD,
     PAYLOAD_CONTENT,
 )
+from vardnav.main import create_app
 
 
 def clear_subscriptions(engine: Engine) -> None:
@@ -134,3 +140,36 @@ def subscription(criteria: str, endpoint: str | None = None, *, channel: str = "
         sub["_criteria"] = {"extension": [{"url": FILTER_CRITERIA, "valueString": f}
                                           for f in filters]}
     return sub
+
+
+@contextlib.contextmanager
+def running_app(engine: Engine, settings: Settings, services: EngineServices, token: str,
+                **overrides: Any) -> Iterator[TestClient]:
+    """A fresh server (empty store and subscription tables) with fast test timings; its
+    lifespan runs the delivery worker unless subscriptions_deliver=False."""
+    wipe(engine)
+    clear_subscriptions(engine)
+    fast = {"subscriptions_poll_seconds": 0.02, "subscriptions_retry_first_seconds": 0.05,
+            "subscriptions_retry_max_seconds": 0.3, **overrides}
+    app = create_app(settings.model_copy(update=fast), services=services, engine=engine)
+    with TestClient(app, headers=bearer(token)) as client:
+        yield client
+
+
+def create(client: TestClient, body: dict[str, Any], status: int = 201,
+           headers: dict[str, str] | None = None) -> dict[str, Any]:
+    r = client.post(f"/fhir/{body['resourceType']}", json=body,
+                    headers={**FHIR_JSON, **(headers or {})})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def outbox_rows(engine: Engine, sid: str) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(outbox).where(outbox.c.subscription_id == sid)
+                                 .order_by(outbox.c.event_number)))
+
+
+def state_of(engine: Engine, sid: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(state).where(state.c.subscription_id == sid)).first()

@@ -14,8 +14,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from vardnav.errors import BusinessRuleViolation, VardnavError
 from vardnav.fhir import definitions
+from vardnav.fhir.search.query import QueryBuilder
 from vardnav.fhir.search.registry import SearchRegistry
 from vardnav.fhir.search.request import CONTROL, SearchRequest, parse_search
+from vardnav.fhir.storage.tables import resource
 from vardnav.integrations.subscriptions.topics import Topic, get_topic
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
@@ -74,9 +76,14 @@ def _search(rtype: str, query: str, registry: SearchRegistry, where: str) -> Sea
         if name.split(":")[0] in CONTROL:
             raise _refuse(f"'{name}' cannot be part of subscription criteria", where)
     try:
-        return parse_search(rtype, pairs, registry, strict=True)
+        search = parse_search(rtype, pairs, registry, strict=True)
+        # Values (dates, numbers, prefixes) are read when the SQL is built: build it once.
+        queries = QueryBuilder(lambda _t, _table: None)
+        for criterion in search.criteria:
+            queries.criterion(criterion, resource, rtype)
     except VardnavError as exc:
         raise _refuse(f"The criteria are not a valid search: {exc.message}", where) from exc
+    return search
 
 
 def _criteria_search(criteria: str, registry: SearchRegistry) -> tuple[str, SearchRequest]:

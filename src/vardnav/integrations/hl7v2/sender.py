@@ -87,18 +87,28 @@ class ReceiverWorker:
         self._unrecorded: list[int] = []
         self._recorder: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
         self._stream: tuple[HL7StreamReader, HL7StreamWriter] | None = None
+
+    def stop(self) -> None:
+        """Finish the message in flight (its ACK is recorded), then end `run`: a clean stop
+        sends nothing twice."""
+        self._stopping.set()
+
+    async def _nap(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def run(self) -> None:
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     await self.step()
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the database may be briefly away: try again shortly
                     log.exception("HL7 delivery to %s: unexpected error", self.receiver.name)
-                    await asyncio.sleep(max(self.poll, 1.0))
+                    await self._nap(max(self.poll, 1.0))
         finally:
             self._close()
             with contextlib.suppress(Exception):
@@ -108,18 +118,20 @@ class ReceiverWorker:
         """One round: send the due head and the rows behind it, in order, until one fails or
         the batch ends. True if a message was attempted."""
         if not await self._hold_lease():
-            await asyncio.sleep(self.lease_seconds / 3)
+            await self._nap(self.lease_seconds / 3)
             return False
         heads = await _db(self.engine, _heads, self.receiver.name, self.batch,
                           self._sent_upto, write=False)
         if not heads:
-            await asyncio.sleep(self.poll)
+            await self._nap(self.poll)
             return False
         wait = (heads[0].next_attempt or 0) - time.time()
         if wait > 0:  # short naps, so the lease is renewed while a back-off runs
-            await asyncio.sleep(min(wait, self.lease_seconds / 3))
+            await self._nap(min(wait, self.lease_seconds / 3))
             return False
         for head in heads:
+            if self._stopping.is_set():
+                break
             try:
                 await self._send(head)
             except DeliveryError as exc:
@@ -299,7 +311,12 @@ async def delivering(engine: Engine, receivers: list[Receiver], *, retry: RetryP
     try:
         yield workers
     finally:
-        for task in tasks:
+        for w in workers:
+            w.stop()
+        # A message in flight gets its ACK (or its timeout); cancel only what still hangs.
+        _done, hanging = await asyncio.wait(tasks, timeout=ack_timeout + 2) if tasks else (
+            set(), set())
+        for task in hanging:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):

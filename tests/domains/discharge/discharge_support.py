@@ -114,6 +114,7 @@ class World:
     nurse_person: str = ""
     patients: dict[str, str] = field(default_factory=dict)  # name → Patient id
     staff: dict[str, Staff] = field(default_factory=dict)
+    admitted: list[str] = field(default_factory=list)
 
     def first(self, query: str) -> dict[str, Any]:
         r = self.c.get(f"/fhir/{query}")
@@ -132,9 +133,12 @@ class World:
         self.patients[name] = r.json()["id"]
         return self.patients[name]
 
-    def admit(self, name: str, bed: int = 0, at: datetime = T0) -> str:
+    def admit(self, name: str, at: datetime = T0) -> str:
+        """Admit to the next free bed of the ward."""
+        bed = self.beds[len(self.admitted)]
+        self.admitted.append(name)
         r = self.c.post(f"/fhir/Patient/{self.patients[name]}/$admit", json=params(
-            bed=self.beds[bed], attending=self.doctor, at=at), headers=FHIR_JSON)
+            bed=bed, attending=self.doctor, at=at), headers=FHIR_JSON)
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 

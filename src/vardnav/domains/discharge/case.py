@@ -49,11 +49,18 @@ def ref_id(reference: Any, rtype: str) -> str | None:
     return fhir_id if kind.rpartition("/")[2] == rtype and fhir_id else None
 
 
+def fetch_many(repo: Repository, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Current resources the caller may see, as the caller may see them: through the access
+    policy's filter and its redaction (a protected identity's address stays hidden from
+    staff, also in the notices built from it)."""
+    return [repo.s.policy.redact(repo.ctx, r) for r in repo.fetch_many(keys)]
+
+
 def fetch(repo: Repository, rtype: str, fhir_id: str | None) -> dict[str, Any] | None:
-    """A current resource the caller may see (through the access policy), or None."""
+    """A current resource the caller may see (see fetch_many), or None."""
     if not fhir_id:
         return None
-    found = repo.fetch_many([(rtype, fhir_id)])
+    found = fetch_many(repo, [(rtype, fhir_id)])
     return found[0] if found else None
 
 
@@ -69,7 +76,7 @@ def find_case(repo: Repository, encounter_id: str) -> dict[str, Any] | None:
     """The case of a stay, as far as the caller may see it (None if none or hidden)."""
     ids = repo.search_ids("Task", [("encounter", f"Encounter/{encounter_id}"),
                                    ("code", f"{c.PROCESS}|{c.CASE}")])
-    found = repo.fetch_many([("Task", i) for i in ids])
+    found = fetch_many(repo, [("Task", i) for i in ids])
     live = [t for t in found if t.get("status") != "entered-in-error"]
     return live[0] if live else None
 
@@ -92,7 +99,7 @@ def notices_of(repo: Repository, case_id: str) -> list[dict[str, Any]]:
     """The case's notice Tasks the caller may see, one per receiving organisation."""
     ids = repo.search_ids("Task", [("part-of", f"Task/{case_id}"),
                                    ("code", f"{c.PROCESS}|{c.ADMISSION_NOTICE}")], limit=50)
-    return sorted(repo.fetch_many([("Task", i) for i in ids]), key=lambda t: t["id"])
+    return sorted(fetch_many(repo, [("Task", i) for i in ids]), key=lambda t: t["id"])
 
 
 def receivers(case: dict[str, Any]) -> list[dict[str, Any]]:

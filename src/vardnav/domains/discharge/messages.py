@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from vardnav.domains.discharge import codes as c
-from vardnav.domains.discharge.case import content, fetch, iso, ref_id, set_status
+from vardnav.domains.discharge.case import content, fetch, fetch_many, iso, ref_id, set_status
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.errors import BadRequest, BusinessRuleViolation, Forbidden, NotFound
@@ -76,7 +76,7 @@ def acknowledge(repo: Repository, *, notice: dict[str, Any], at: datetime,
                                     "was sent to acknowledge")
     pairs = [("based-on", f"Task/{notice['id']}")]
     ids = repo.search_ids("Communication", pairs, limit=1000)
-    messages = repo.fetch_many([("Communication", i) for i in ids])
+    messages = fetch_many(repo, [("Communication", i) for i in ids])
     if communication_id is not None:
         messages = [m for m in messages if m["id"] == communication_id]
         if not messages:

@@ -21,6 +21,7 @@ from vardnav.domains.discharge.case import (
     content,
     drop_output,
     fetch,
+    fetch_many,
     iso,
     notices_of,
     recorded_as,
@@ -107,7 +108,7 @@ def current_care_contact(repo: Repository, patient_id: str) -> dict[str, Any] | 
     ids = repo.search_ids("CareTeam", [("subject", f"Patient/{patient_id}"),
                                        ("category", f"{c.CARE}|{c.NAMED_CARE_CONTACT}"),
                                        ("status", "active")], limit=5)
-    found = repo.fetch_many([("CareTeam", i) for i in ids])
+    found = fetch_many(repo, [("CareTeam", i) for i in ids])
     return found[0] if found else None
 
 

@@ -88,7 +88,7 @@ class Staff:
         return r.json()
 
     def get(self, path: str, **query: Any) -> Any:
-        return self.c.get(f"/fhir/{path}", params=query, headers=self.h)
+        return self.c.get(f"/fhir/{path}", params=query or None, headers=self.h)
 
     def sees(self, ref: str) -> bool:
         status = self.get(ref).status_code

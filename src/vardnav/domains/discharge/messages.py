@@ -77,6 +77,8 @@ def acknowledge(repo: Repository, *, notice: dict[str, Any], at: datetime,
     pairs = [("based-on", f"Task/{notice['id']}")]
     ids = repo.search_ids("Communication", pairs, limit=1000)
     messages = fetch_many(repo, [("Communication", i) for i in ids])
+    if not messages:  # the messages are patient data: hidden without consent (PDL)
+        raise NotFound(f"No message of Task/{notice['id']} is visible to the caller")
     if communication_id is not None:
         messages = [m for m in messages if m["id"] == communication_id]
         if not messages:

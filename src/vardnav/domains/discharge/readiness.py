@@ -42,6 +42,12 @@ def is_ready(case: dict[str, Any]) -> bool:
     return bool(ready) and (not withdrawn or max(ready) > max(withdrawn))
 
 
+def _require_in_hospital(stay: Stay, what: str) -> None:
+    if stay.encounter.get("status") not in ("in-progress", "onleave"):
+        raise BusinessRuleViolation(f"Encounter/{stay.id} is {stay.encounter.get('status')}: "
+                                    f"only a patient still in hospital is {what}")
+
+
 def _notify(repo: Repository, stay: Stay, case: dict[str, Any], *, now: datetime,
             event: str, business: str, category: str, payload: list[dict[str, Any]],
             ) -> dict[str, Any]:
@@ -61,9 +67,7 @@ def declare_ready(repo: Repository, stay: Stay, case: dict[str, Any], *, now: da
     """The physician judges the patient ready for discharge; every receiver is told."""
     require_hospital_side(repo, stay)
     require_open(case)
-    if stay.encounter.get("status") not in ("in-progress", "onleave"):
-        raise BusinessRuleViolation(f"Encounter/{stay.id} is {stay.encounter.get('status')}: "
-                                    "only a patient still in hospital is declared ready")
+    _require_in_hospital(stay, "declared ready for discharge")
     if is_ready(case):
         raise BusinessRuleViolation("The patient is already declared ready for discharge")
     return _notify(repo, stay, case, now=now, event=c.READY, business=c.S_READY,
@@ -80,6 +84,7 @@ def withdraw_ready(repo: Repository, stay: Stay, case: dict[str, Any], *, now: d
     stops (see payment.py)."""
     require_hospital_side(repo, stay)
     require_open(case)
+    _require_in_hospital(stay, "withdrawn from ready for discharge")
     if not is_ready(case):
         raise BusinessRuleViolation("The patient is not declared ready for discharge")
     return _notify(repo, stay, case, now=now, event=c.READY_WITHDRAWN,

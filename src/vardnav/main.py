@@ -161,6 +161,11 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         settings.discharge_daily_amounts))
     for operation in discharge_operations(app.state.discharge):
         register_operation(operation)
+    from vardnav.domains.discharge.topics import TOPICS as DISCHARGE_TOPICS
+    from vardnav.integrations.subscriptions.topics import register_topic
+
+    for topic in DISCHARGE_TOPICS:  # "notices for our residents" and the like
+        register_topic(**topic)
     if not any(isinstance(x, BedStatusGuard) for x in services.listeners):
         services.listeners = (*services.listeners, BedStatusGuard())
     # FHIR Subscriptions: matching listener (last), operations, websocket route; delivery

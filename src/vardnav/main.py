@@ -79,7 +79,7 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
     # Writes outside the API (CLI, demo) notify subscribers too.
     from vardnav.integrations.subscriptions.runtime import install as install_subscriptions
 
-    install_subscriptions(services)
+    install_subscriptions(services, settings.base_url)
     return services
 
 

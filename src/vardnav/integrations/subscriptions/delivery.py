@@ -116,11 +116,18 @@ class Dispatcher:
             await asyncio.sleep(self.lease_seconds / 3)
             return False
         due = await db(self.engine, self.store.due, write=False)
+        # Skip those whose notifications were all sent but are not recorded yet.
+        todo = [(sid, self._sent_upto.get(sid, 0)) for sid, status, events in due
+                if sid not in self._busy
+                and (status == "requested" or events > self._sent_upto.get(sid, 0))]
         started = False
-        for sid in due:
-            if sid not in self._busy:
-                self._start(sid, self.deliver(sid))
+        if todo:  # one read transaction for all of them
+            loaded = await db(self.engine, self.store.load_many, todo, limit=self.batch,
+                              write=False)
+            for sid, _after in todo:
+                self._start(sid, self.deliver(sid, loaded.get(sid)))
                 started = True
+        await self.flush()
         if time.monotonic() - self._last_heartbeat_scan >= 1.0:
             self._last_heartbeat_scan = time.monotonic()
             for sid in await db(self.engine, self.store.heartbeats_due, write=False):
@@ -139,12 +146,9 @@ class Dispatcher:
 
         task.add_done_callback(finished)
 
-    async def deliver(self, sid: str) -> None:
-        """Send the subscription's due notifications in order, until one fails or none is
-        left in this batch."""
-        after = self._sent_upto.get(sid, 0)
-        pending = await db(self.engine, self.store.load, sid, after=after, limit=self.batch,
-                           write=False)
+    async def deliver(self, sid: str, pending: Pending | None) -> None:
+        """Send the subscription's loaded notifications in order, until one fails. What was
+        delivered is recorded by the next flush (all subscriptions in one transaction)."""
         if pending is None:
             await db(self.engine, self.store.retire, sid)
             return
@@ -164,7 +168,6 @@ class Dispatcher:
             item.upto = number
             if number in pending.audit:
                 item.audit.append((number, *pending.audit[number]))
-        await self.flush()
 
     async def _handshake(self, sid: str, pending: Pending) -> None:
         if pending.spec.channel == "rest-hook":

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, false, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, false, insert, select, true, update
 
 from vardnav.db.bulk import insert_rows
 from vardnav.errors import VardnavError
@@ -47,7 +47,22 @@ _CHUNK = 50  # candidates per matching SELECT
 class Live:
     spec: Spec
     owner: Any  # the rebuilt principal (None: nobody, nothing matches)
+    owner_key: str  # the stored owner: subscriptions of one owner share a visibility check
     end: float | None
+    # The criteria as a 1/0 SQL column on the resource row, built once per cache load;
+    # None when they chain or use _has, whose linked resources must be visible to the owner
+    # at the time of the event.
+    criteria: ColumnElement[int] | None
+
+
+def _static_criteria(spec: Spec, base_url: str) -> ColumnElement[int] | None:
+    criteria = spec.search.criteria
+    if any(c.chain or c.has is not None for c in criteria):
+        return None
+    # Without chains or _has, criteria never consult the access policy.
+    queries = QueryBuilder(lambda _t, _table: None, base_url=base_url)
+    return case((and_(true(), *[queries.criterion(c, resource, spec.resource_type)
+                                for c in criteria]), 1), else_=0)
 
 
 def _instant(text: str | None) -> float | None:
@@ -62,10 +77,11 @@ def _instant(text: str | None) -> float | None:
 class SubscriptionListener:
     """A `WriteListener` (fhir/hooks.py) with `wants_index`, installed last among them."""
 
-    def __init__(self, services: EngineServices, codec: OwnerCodec,
+    def __init__(self, services: EngineServices, codec: OwnerCodec, *, base_url: str = "",
                  clock: Callable[[], float] = time.time) -> None:
         self.services = services
         self.codec = codec
+        self.base_url = base_url.rstrip("/")
         self.clock = clock
         self._cache: tuple[str, dict[str, list[Live]]] | None = None
         self._lock = threading.Lock()
@@ -88,10 +104,11 @@ class SubscriptionListener:
         for content, owner in rows:
             try:
                 spec = read_spec(content, self.services.registry)
+                criteria = _static_criteria(spec, self.base_url)
             except VardnavError:  # e.g. its topic is no longer registered: it matches nothing
                 continue
             by_type.setdefault(spec.resource_type, []).append(
-                Live(spec, self.codec.load(owner), _instant(spec.end)))
+                Live(spec, self.codec.load(owner), owner, _instant(spec.end), criteria))
         with self._lock:
             self._cache = (token, by_type)
         return by_type
@@ -140,29 +157,51 @@ class SubscriptionListener:
 
     def _match(self, conn: Connection, ctx: RequestContext, rtype: str, fhir_id: str,
                candidates: list[Live]) -> list[Live]:
-        matched: list[Live] = []
+        """Two SELECTs on the resource row: each candidate's criteria, then, for the owners
+        of those that matched, whether the owner may read the resource now."""
+        row_is = (resource.c.resource_type == rtype, resource.c.fhir_id == fhir_id)
+        hits: list[Live] = []
         for start in range(0, len(candidates), _CHUNK):
             chunk = candidates[start:start + _CHUNK]
-            columns = [case((self._condition(x, rtype, ctx.base_url), 1), else_=0)
-                       .label(f"m{n}") for n, x in enumerate(chunk)]
-            row = conn.execute(select(*columns).where(
-                resource.c.resource_type == rtype, resource.c.fhir_id == fhir_id)).first()
+            columns = [self._criteria(x, rtype, ctx.base_url) for x in chunk]
+            row = conn.execute(select(*columns).where(*row_is)).first()
             if row is not None:
-                matched += [x for x, hit in zip(chunk, row, strict=True) if hit]
-        return matched
+                hits += [x for x, hit in zip(chunk, row, strict=True) if hit]
+        owners = list({x.owner_key: x.owner for x in hits}.items())
+        seen: set[str] = set()
+        for start in range(0, len(owners), _CHUNK):
+            chunk_owners = owners[start:start + _CHUNK]
+            columns = [case((self._visible(owner, rtype, ctx.base_url), 1), else_=0)
+                       .label(f"v{n}") for n, (_key, owner) in enumerate(chunk_owners)]
+            row = conn.execute(select(*columns).where(*row_is)).first()
+            if row is not None:
+                seen |= {key for (key, _o), ok in zip(chunk_owners, row, strict=True) if ok}
+        return [x for x in hits if x.owner_key in seen]
 
-    def _condition(self, live: Live, rtype: str, base_url: str) -> Any:
-        """The subscription's criteria AND what its owner may read, on the resource row."""
+    def _criteria(self, live: Live, rtype: str, base_url: str) -> Any:
+        if live.criteria is not None:
+            return live.criteria
         owner = RequestContext(principal=live.owner, base_url=base_url)
+        policy = self.services.policy
+        try:
+            queries = QueryBuilder(lambda t, table: policy.query_filter(owner, t, table),
+                                   base_url=base_url)
+            condition = and_(true(), *[queries.criterion(c, resource, rtype)
+                                       for c in live.spec.search.criteria])
+        except VardnavError:
+            condition = false()
+        return case((condition, 1), else_=0)
+
+    def _visible(self, principal: Any, rtype: str, base_url: str) -> Any:
+        """Whether the owner may read the resource row now, by the access policy."""
+        owner = RequestContext(principal=principal, base_url=base_url)
         policy = self.services.policy
         try:
             # authorize covers what is not a row condition (scopes, municipality options).
             policy.authorize(owner, "search", rtype)
             queries = QueryBuilder(lambda t, table: policy.query_filter(owner, t, table),
                                    base_url=base_url)
-            return and_(queries.visible(rtype, resource),
-                        *[queries.criterion(c, resource, rtype)
-                          for c in live.spec.search.criteria])
+            return queries.visible(rtype, resource)
         except VardnavError:  # the owner may not read this type now: no notification
             return false()
 
@@ -185,18 +224,16 @@ class SubscriptionListener:
 
     def _enqueue(self, conn: Connection, matched: list[Live], rtype: str, fhir_id: str,
                  version: int, interaction: str, now: float) -> None:
-        rows = []
-        # In id order: two writers taking numbers of the same subscriptions lock them in
-        # the same order (fewer deadlocks on PostgreSQL).
-        for live in sorted(matched, key=lambda x: x.spec.id):
-            number = conn.execute(
-                update(state).where(state.c.subscription_id == live.spec.id)
-                .values(events=state.c.events + 1).returning(state.c.events)).scalar()
-            if number is None:
-                continue
-            rows.append({"subscription_id": live.spec.id, "event_number": number,
-                         "resource_type": rtype, "resource_id": fhir_id,
-                         "version_id": version, "action": interaction, "created": now})
+        # One statement takes the next number of every matched subscription (row locks on
+        # PostgreSQL, so numbers follow commit order per subscription).
+        numbers = conn.execute(
+            update(state).where(state.c.subscription_id.in_(sorted(x.spec.id
+                                                                   for x in matched)))
+            .values(events=state.c.events + 1)
+            .returning(state.c.subscription_id, state.c.events)).all()
+        rows = [{"subscription_id": sid, "event_number": number, "resource_type": rtype,
+                 "resource_id": fhir_id, "version_id": version, "action": interaction,
+                 "created": now} for sid, number in numbers]
         if rows:
             conn.execute(insert(outbox), rows)
 

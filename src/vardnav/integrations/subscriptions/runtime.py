@@ -17,13 +17,13 @@ from vardnav.integrations.subscriptions.owners import PrincipalCodec
 from vardnav.integrations.subscriptions.store import RetryPolicy, Store
 
 
-def install(services: EngineServices) -> SubscriptionListener:
+def install(services: EngineServices, base_url: str = "") -> SubscriptionListener:
     """Add the matching listener to the services (once), after every other listener so a
     change's derived access state (e.g. a new care relationship) is in place first."""
     for listener in services.listeners:
         if isinstance(listener, SubscriptionListener):
             return listener
-    listener = SubscriptionListener(services, PrincipalCodec())
+    listener = SubscriptionListener(services, PrincipalCodec(), base_url=base_url)
     services.listeners = (*services.listeners, listener)
     return listener
 
@@ -49,7 +49,7 @@ def register(app: Any) -> None:
     from vardnav.integrations.subscriptions.websocket import WebsocketChannel, install_route
 
     settings: Settings = app.state.settings
-    install(app.state.services)
+    install(app.state.services, settings.base_url)
     for operation in subscription_operations():
         register_operation(operation)
     store = store_for(app.state.services, settings)

@@ -68,20 +68,23 @@ class Store:
         self.server_principal = server_principal
         self.retry = retry
         self.clock = clock
+        self._specs: dict[tuple[str, str], Spec | None] = {}
 
     # -- reading --------------------------------------------------------------------------
 
-    def due(self, conn: Connection, channel: str | None = "rest-hook") -> list[str]:
+    def due(self, conn: Connection,
+            channel: str | None = "rest-hook") -> list[tuple[str, str, int]]:
         """Subscriptions with something to do now: pending notifications whose retry time
-        has come, or a handshake/activation (status requested)."""
+        has come, or a handshake/activation (status requested). (id, status, events)."""
         now = self.clock()
         s = state.c
         conds = [s.status.in_(LIVE), or_(s.status == "requested", s.delivered_upto < s.events),
                  or_(s.next_attempt.is_(None), s.next_attempt <= now)]
         if channel is not None:
             conds.append(or_(s.channel == channel, s.status == "requested"))
-        return list(conn.execute(select(s.subscription_id).where(*conds)
-                                 .order_by(s.subscription_id)).scalars())
+        return [(r.subscription_id, r.status, r.events) for r in conn.execute(
+            select(s.subscription_id, s.status, s.events).where(*conds)
+            .order_by(s.subscription_id))]
 
     def heartbeats_due(self, conn: Connection, channel: str = "rest-hook") -> list[str]:
         """Active, idle subscriptions with a heartbeat period that has passed since the last
@@ -96,9 +99,8 @@ class Store:
                    state.c.delivered_upto >= state.c.events, resource.c.deleted == false()))
         out = []
         for sid, last_sent, created, content in rows:
-            try:
-                spec = read_spec(content, self.services.registry)
-            except VardnavError:
+            spec = self._spec(content)
+            if spec is None:
                 continue
             if spec.heartbeat and now - (last_sent or created) >= spec.heartbeat:
                 out.append(sid)
@@ -115,9 +117,8 @@ class Store:
             resource.c.deleted == false())).scalar()
         if content is None:
             return None
-        try:
-            spec = read_spec(content, self.services.registry)
-        except VardnavError:
+        spec = self._spec(content)
+        if spec is None:
             return None
         pending = Pending(spec, row.status, row.events, row.delivered_upto)
         start = max(after, row.delivered_upto)
@@ -145,6 +146,16 @@ class Store:
                                                      body)
         return pending
 
+    def load_many(self, conn: Connection, wanted: list[tuple[str, int]], *,
+                  limit: int = 50) -> dict[str, Pending]:
+        """`load` for several (subscription, after) at once, in one transaction."""
+        out = {}
+        for sid, after in wanted:
+            pending = self.load(conn, sid, after=after, limit=limit)
+            if pending is not None:
+                out[sid] = pending
+        return out
+
     def control(self, conn: Connection, sid: str, kind: str) -> tuple[Spec, bytes] | None:
         """A handshake or heartbeat notification for the subscription as it is now."""
         pending = self.load(conn, sid, limit=0)
@@ -162,6 +173,18 @@ class Store:
         if exists is None:
             conn.execute(update(state).where(state.c.subscription_id == sid)
                          .values(status="off"))
+
+    def _spec(self, content: dict[str, Any]) -> Spec | None:
+        """The Spec of a stored Subscription, parsed once per version."""
+        key = (str(content.get("id")), str((content.get("meta") or {}).get("versionId")))
+        if key not in self._specs:
+            if len(self._specs) > 10_000:
+                self._specs.clear()
+            try:
+                self._specs[key] = read_spec(content, self.services.registry)
+            except VardnavError:
+                self._specs[key] = None
+        return self._specs[key]
 
     @staticmethod
     def _version(conn: Connection, event: Any) -> dict[str, Any] | None:

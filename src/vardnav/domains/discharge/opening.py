@@ -18,7 +18,6 @@ from vardnav.domains.adt.codes import PLANNED_END
 from vardnav.domains.discharge import codes as c
 from vardnav.domains.discharge import messages
 from vardnav.domains.discharge.case import (
-    add_output,
     content,
     element,
     find_case,
@@ -204,8 +203,3 @@ def _record_consents(repo: Repository, stay: Stay, receivers_: list[dict[str, An
                                      "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
                                      "code": "PROV"}]},
                 "reference": org_reference(provider)}]}})
-
-
-def output_once(case: dict[str, Any], code: str, **value_x: Any) -> None:
-    if value(case, code) is None:
-        add_output(case, code, **value_x)

@@ -29,6 +29,7 @@ from vardnav.domains.discharge.case import (
     require_open,
     value,
 )
+from vardnav.domains.discharge.facts import LOCAL
 from vardnav.domains.discharge.stay import Stay, require_hospital_side, require_unit
 from vardnav.errors import BadRequest, BusinessRuleViolation, Conflict, NotFound
 from vardnav.fhir.storage.repository import Repository
@@ -82,7 +83,7 @@ def share_planning(repo: Repository, stay: Stay, case: dict[str, Any], *, now: d
         if expected_discharge is not None:
             drop_output(updated, c.EXPECTED_DISCHARGE)
             when = (expected_discharge if isinstance(expected_discharge, datetime) else
-                    datetime.combine(expected_discharge, datetime.min.time(), now.tzinfo))
+                    datetime.combine(expected_discharge, datetime.min.time(), LOCAL))
             add_output(updated, c.EXPECTED_DISCHARGE, valueDateTime=iso(when))
         if sip_needed is not None:
             drop_output(updated, c.SIP_NEEDED)

@@ -60,6 +60,7 @@ def _receive(port: int, pipe: Any) -> None:
         def log_message(self, *_args: Any) -> None:
             pass
 
+    ThreadingHTTPServer.request_queue_size = 256  # 100 senders connect at once
     httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     pipe.send("ready")

@@ -9,6 +9,7 @@ from bench import (
     ingest,
     read_by_id,
     search_1m,
+    subscriptions,
     token_overhead,
 )
 
@@ -22,6 +23,7 @@ def main() -> None:
     token_overhead.run(patients=500, seconds=10)
     hl7_inbound.run(patients=400, connections=4)  # SQLite in a temporary directory
     hl7_outbound.run(patients=300)
+    subscriptions.run(fan_out_writes=100, selective_writes=1000)  # SQLite, 100 rest-hooks
 
 
 if __name__ == "__main__":

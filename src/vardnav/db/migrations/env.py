@@ -16,6 +16,10 @@ config = context.config
 def run() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # A schema change or backfill of a large store outlasts the per-statement limit
+            # the server sets for requests; migrations are an operator's deliberate step.
+            connection.exec_driver_sql("SET statement_timeout = 0")
         context.configure(connection=connection, target_metadata=metadata,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():

@@ -20,6 +20,9 @@ def run() -> None:
             # A schema change or backfill of a large store outlasts the per-statement limit
             # the server sets for requests; migrations are an operator's deliberate step.
             connection.exec_driver_sql("SET statement_timeout = 0")
+            # The SET began a transaction; end it, or Alembic would run inside it and never
+            # commit (it only commits transactions it began itself).
+            connection.commit()
         context.configure(connection=connection, target_metadata=metadata,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():

@@ -16,12 +16,27 @@ from vardnav.fhir import definitions
 from vardnav.fhir.search.registry import SearchRegistry
 from vardnav.fhir.storage.tables import INDEX_TABLES
 
+# R4's CompartmentDefinition leaves Task out, yet a Task for a patient (a referral, a
+# discharge notice) is that patient's data: access rules and $everything must treat it so.
+_ADDED_TO_COMPARTMENT = {"Task": ["patient"]}
+
+
+@cache
+def compartment_params() -> dict[str, list[str]]:
+    """Resource type → the search parameters that put it in a Patient's compartment: the
+    official R4 definition plus the additions above."""
+    params = {t: list(names) for t, names in definitions.load().patient_compartment.items()}
+    for rtype, names in _ADDED_TO_COMPARTMENT.items():
+        params.setdefault(rtype, [])
+        params[rtype] += [n for n in names if n not in params[rtype]]
+    return params
+
 
 @cache
 def compartment_hashes(registry: SearchRegistry) -> dict[str, list[int]]:
     """Resource type → param hashes that put a resource in a Patient's compartment."""
     out: dict[str, list[int]] = {}
-    for rtype, params in definitions.load().patient_compartment.items():
+    for rtype, params in compartment_params().items():
         hashes = [p.param_hash for name in params
                   if (p := registry.get(rtype, name)) is not None and p.type == "reference"]
         if hashes:
@@ -56,7 +71,7 @@ def resource_in_compartment(registry: SearchRegistry, content: dict[str, Any],
     if rtype == "Patient":
         return content.get("id") == patient_id
     wanted = {f"Patient/{patient_id}"}
-    for name in definitions.load().patient_compartment.get(str(rtype), []):
+    for name in compartment_params().get(str(rtype), []):
         param = registry.get(str(rtype), name)
         if param is None or param.type != "reference":
             continue
@@ -81,7 +96,7 @@ def patients_of(registry: SearchRegistry, content: dict[str, Any]) -> list[str]:
     if rtype == "Patient":
         return [content["id"]] if content.get("id") else []
     found: list[str] = []
-    for name in definitions.load().patient_compartment.get(str(rtype), []):
+    for name in compartment_params().get(str(rtype), []):
         param = registry.get(str(rtype), name)
         if param is None or param.type != "reference":
             continue

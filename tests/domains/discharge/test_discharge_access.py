@@ -4,7 +4,6 @@ steps stay with the hospital; municipal staff act under option 1 (Task, Communic
 
 from __future__ import annotations
 
-import pytest
 from discharge_support import BORAS, GBG, VC_GBG, World
 
 pytest_plugins = ("discharge_fixtures",)
@@ -111,13 +110,9 @@ def test_a_municipality_without_option_1_sees_nothing(world: World) -> None:
     assert w.staff["boras"].get(f"Task/{w.notices(enc)[BORAS]['id']}").status_code == 403
 
 
-
-@pytest.mark.xfail(strict=True, reason=(
-    "Task is not in R4's Patient compartment, so the engine files no patient for a Task and "
-    "the PDL filter treats case and notice Tasks as data of no patient, visible to all staff "
-    "(their content: who is admitted, where, to which municipality). Needs the engine to "
-    "file Task under Task.for (fhir/compartment, the lead's area); see docs/discharge.md."))
 def test_case_and_notice_tasks_are_filtered_like_patient_data(world: World) -> None:
+    """Case and notice Tasks are the patient's data (the engine files a Task under Task.for):
+    one municipality never finds another's residents' cases or notices."""
     w = world
     gbg_enc, boras_enc = _mark(w, "Göransson"), _mark(w, "Borg")
     gbg, boras = w.staff["gbg"], w.staff["boras"]

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     log_extract_shows_users: bool = True
     audit_review_daily_patients: int = 50
     audit_seal_seconds: float = 1.0
+    # PostgreSQL: read entries commit asynchronously unless this is set (see audit_log.py).
+    audit_synchronous_reads: bool = False
     # HL7 v2 ADT over MLLP (integrations/hl7v2, docs/adt.md). Receivers of outbound messages:
     # comma-separated `name=host:port` (the name is MSH-5; a receiver named like an inbound
     # sender's MSH-3 is not sent that sender's own steps back). The server delivers them

@@ -69,7 +69,7 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
     services = EngineServices(
         registry=registry,
         validator=ResourceValidator(extra_checks=[check_swedish_identifiers]),
-        audit=audit or DatabaseAuditSink(),
+        audit=audit or DatabaseAuditSink(synchronous_reads=settings.audit_synchronous_reads),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         **access_layers(settings, registry, db, inner=policy),

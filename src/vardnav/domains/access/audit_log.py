@@ -3,15 +3,22 @@
 The row is written on the interaction's own connection, so a write and its log entry commit
 or roll back together (a failed write raises before it is recorded, and its transaction
 takes back whatever it had logged). Reads on PostgreSQL run in autocommit, so their row
-commits at once. Rows are stored unsealed; the sealer chains them (audit_chain.py).
+commits at once — by default as an asynchronous commit (`synchronous_commit = off`): the
+row is committed and visible before the answer leaves, but the server flushes it to disk
+within a fraction of a second instead of making every read wait for a disk flush. Only a
+crash of the database server itself in that window loses read entries (never a write's:
+those commit with the write). `VARDNAV_AUDIT_SYNCHRONOUS_READS=true` makes reads wait.
+Rows are stored unsealed; the sealer chains them (audit_chain.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Float, String, Text, bindparam, func, insert, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 
 from vardnav.db.unit_of_work import run_in_transaction
@@ -23,13 +30,18 @@ from vardnav.fhir.hooks import AuditRecord, RequestContext
 class DatabaseAuditSink:
     """The production AuditSink (see fhir/hooks.py): persistent and append-only."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *,
+                 synchronous_reads: bool = False) -> None:
         self.clock = clock
+        self.synchronous_reads = synchronous_reads
 
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         row = audit_row(ctx, event, self.clock())
-        if conn.dialect.name == "sqlite" and not conn.info.get("write"):
+        reading = not conn.info.get("write")
+        if conn.dialect.name == "sqlite" and reading:
             _store_beside_sqlite_read(conn, row)
+        elif conn.dialect.name == "postgresql" and reading and not self.synchronous_reads:
+            _store_asynchronously(conn, row)
         else:
             store(conn, row)
 
@@ -47,6 +59,38 @@ def store(conn: Connection, row: AuditRow) -> int:
     if row.patients:
         conn.execute(_INSERT_PATIENTS, [{"patient": pid, "seq": seq} for pid in row.patients])
     return seq
+
+
+def _store_asynchronously(conn: Connection, row: AuditRow) -> None:
+    # One statement, so one implicit transaction on the autocommit connection: set_config
+    # with is_local=true covers exactly that transaction's commit (a SET LOCAL), and the
+    # row and its patient index go in together.
+    conn.execute(_ASYNC_INSERT, {"b_recorded": row.recorded, "b_event": row.event,
+                                 "b_patients": list(row.patients),
+                                 **{f"b_{k}": row.columns.get(k) for k in _ROW_COLUMNS}})
+
+
+_ROW_COLUMNS = ("user_id", "kind", "unit", "provider", "purpose", "care_relationship",
+                "interaction", "resource_type", "outcome")
+
+
+def _async_insert() -> Any:
+    settings = select(func.set_config("synchronous_commit", "off", true()).label("v")).cte(
+        "local_settings")
+    values = [bindparam("b_recorded", type_=Float), bindparam("b_event", type_=Text),
+              *(bindparam(f"b_{k}", type_=audit_log.c[k].type) for k in _ROW_COLUMNS)]
+    new_row = (insert(audit_log)
+               .from_select(["recorded", "event", *_ROW_COLUMNS],
+                            select(*values).select_from(settings))
+               .returning(audit_log.c.seq).cte("new_row"))
+    patients = func.unnest(bindparam("b_patients", type_=ARRAY(String))).table_valued(
+        "patient").render_derived(name="patients")
+    return insert(audit_log_patient).from_select(
+        ["patient", "seq"], select(patients.c.patient, new_row.c.seq).select_from(
+            new_row).join(patients, true()))
+
+
+_ASYNC_INSERT = _async_insert()
 
 
 def _store_beside_sqlite_read(conn: Connection, row: AuditRow) -> None:

@@ -19,10 +19,12 @@ here. Resources of no patient (Organization, Practitioner...) are visible to eve
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, Float, Table, and_, bindparam, exists, not_, or_, select
 
 from vardnav.domains.access.own_record import OwnRecords
 from vardnav.domains.access.pdl_tables import (
@@ -37,6 +39,11 @@ from vardnav.domains.access.profiles import ATTENTION_TYPES
 from vardnav.domains.access.protected_identity import hidden_from_staff
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, RequestContext
+from vardnav.fhir.storage.tables import resource
+
+# "Now" for every rule with a period, evaluated when the statement runs.
+_NOW = bindparam("pdl_now", callable_=time.time, type_=Float)
+_KEPT_CONDITIONS = 4096
 
 
 class PdlPolicy:
@@ -44,6 +51,12 @@ class PdlPolicy:
                  inner: AccessPolicy | None = None) -> None:
         self.own_records = own_records
         self.inner = inner or AllowAllPolicy()
+        # Building the condition costs more than running it on a read by id, so the
+        # condition on the resource table is kept per staff assignment; the time is a bind
+        # parameter read at execution, so a kept condition never goes stale.
+        self._conditions: OrderedDict[tuple[Any, ...], ColumnElement[bool] | None] = (
+            OrderedDict())
+        self._lock = threading.Lock()
 
     def authorize(self, ctx: RequestContext, interaction: str, resource_type: str | None,
                   resource: dict[str, Any] | None = None) -> None:
@@ -55,14 +68,32 @@ class PdlPolicy:
         p = ctx.principal
         if not (isinstance(p, Principal) and p.kind == "staff"):
             return inner
-        own = staff_condition(p, table, resource_type, time.time())
         mine = self.own_records.of(p.fhir_user) if self.own_records else frozenset()
-        if mine:  # never their own record, whatever else would allow it
-            not_mine = or_(table.c.patient_id.is_(None), table.c.patient_id.not_in(sorted(mine)))
-            own = not_mine if own is None else and_(own, not_mine)
+        own = self._condition(p, table, resource_type, mine)
         if own is None:
             return inner
         return own if inner is None else and_(own, inner)
+
+    def _condition(self, p: Principal, table: Table, rtype: str | None,
+                   mine: frozenset[str]) -> ColumnElement[bool] | None:
+        kind = "Patient" if rtype == "Patient" else "any" if rtype is None else "type"
+        key = (p.subject, p.unit, p.provider, kind, mine)
+        cacheable = table is resource  # aliases are made per query: build those afresh
+        if cacheable:
+            with self._lock:  # requests run in several threads
+                if key in self._conditions:
+                    self._conditions.move_to_end(key)
+                    return self._conditions[key]
+        own = staff_condition(p, table, rtype, _NOW)
+        if mine:  # never their own record, whatever else would allow it
+            not_mine = or_(table.c.patient_id.is_(None), table.c.patient_id.not_in(sorted(mine)))
+            own = not_mine if own is None else and_(own, not_mine)
+        if cacheable:
+            with self._lock:
+                self._conditions[key] = own
+                if len(self._conditions) > _KEPT_CONDITIONS:
+                    self._conditions.popitem(last=False)
+        return own
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
         resource = self.inner.redact(ctx, resource)
@@ -73,7 +104,7 @@ class PdlPolicy:
 
 
 def staff_condition(p: Principal, t: Table, rtype: str | None,
-                    now: float) -> ColumnElement[bool] | None:
+                    now: Any) -> ColumnElement[bool] | None:
     if rtype == "Patient":
         return None  # identification data: every staff member may find a patient
     user, unit, provider = p.subject, p.unit or "", p.provider or ""
@@ -88,7 +119,8 @@ def staff_condition(p: Principal, t: Table, rtype: str | None,
         cons.c.start <= now, or_(cons.c.end.is_(None), cons.c.end > now)))
     own = t.c.owner == provider
     # Sammanhållen journalföring covers only providers that share, read by providers that do.
-    shares = and_(or_(t.c.owner.is_(None), t.c.owner.not_in(select(not_sharing.c.provider))),
+    shares = and_(or_(t.c.owner.is_(None), not_(exists(select(not_sharing.c.provider).where(
+                      not_sharing.c.provider == t.c.owner)))),
                   not_(exists(select(not_sharing.c.provider).where(
                       not_sharing.c.provider == provider))))
     lifted = exists(select(block_lift.c.id).where(
@@ -104,8 +136,11 @@ def staff_condition(p: Principal, t: Table, rtype: str | None,
         not_(and_(block.c.exempt_attention.is_(True),
                   t.c.resource_type.in_(ATTENTION_TYPES))),
         not_(lifted)))
+    # Own provider's data: a relationship or emergency access. Another provider's: it
+    # shares, and either a relationship with consent or emergency access. Written so each
+    # subquery appears once: planning, not running, is what this condition costs most.
     patient_data = and_(
-        or_(related, emergency), or_(own, and_(shares, or_(emergency, consented))),
+        or_(own, shares), or_(and_(related, or_(own, consented)), emergency),
         not_(blocked),
         or_(t.c.resource_type != "Consent", own))
     visible = [t.c.patient_id.is_(None), patient_data]

@@ -3,6 +3,7 @@ changes to the audited `$set-options` operation."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table
@@ -17,6 +18,9 @@ from vardnav.fhir.hooks import AccessPolicy, AllowAllPolicy, RequestContext
 # Set in the request context by $set-options while it writes the Organization.
 SETTING_OPTIONS = "vardnav.setting-options"
 _CALLER = "vardnav.municipal-caller"
+_WITH_OPTIONS = ("municipality", "school-health")
+_UNKNOWN = "unknown"
+_UNKNOWN_SECONDS = 60.0
 
 
 class OptionsPolicy:
@@ -24,6 +28,10 @@ class OptionsPolicy:
                  inner: AccessPolicy | None = None) -> None:
         self.directory = directory
         self.inner = inner or AllowAllPolicy()
+        # What kind of organisation a provider is does not change, and only municipalities
+        # (and their school health) have options: every other caller skips the lookup.
+        # Options themselves are read afresh on every request (they take effect at once).
+        self._kinds: dict[str, tuple[str | None, float]] = {}
 
     def authorize(self, ctx: RequestContext, interaction: str, resource_type: str | None,
                   resource: dict[str, Any] | None = None) -> None:
@@ -62,10 +70,18 @@ class OptionsPolicy:
         return ctx.attributes[_CALLER]
 
     def _lookup(self, provider_hsa: str) -> MunicipalCaller | None:
+        known = self._kinds.get(provider_hsa)
+        if known is not None and known[0] not in _WITH_OPTIONS and (
+                known[0] != _UNKNOWN or known[1] > time.monotonic()):
+            return None
         provider = self.directory.by_hsa(provider_hsa)
-        if provider is None:
+        if len(self._kinds) > 100_000:
+            self._kinds.clear()
+        if provider is None:  # not registered (yet): asked again after a while
+            self._kinds[provider_hsa] = (_UNKNOWN, time.monotonic() + _UNKNOWN_SECONDS)
             return None
         kind = org_type(provider)
+        self._kinds[provider_hsa] = (kind, 0.0)
         if kind == "municipality":
             return MunicipalCaller(provider.get("name", provider_hsa), options_of(provider),
                                    school_health=False)

@@ -14,8 +14,6 @@ step is not allowed in the Encounter's state); see docs/adt.md for the state mac
 
 from __future__ import annotations
 
-import hashlib
-import html
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -23,21 +21,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import insert, select, update
 
 from vardnav.domains.access.custody import ON_BEHALF_OF
 from vardnav.domains.adt import stays
-from vardnav.domains.adt.bed_status import BED_STATUS_STEP
 from vardnav.domains.adt.codes import (
-    CLASS_CODES,
-    DISCHARGE_SUMMARY,
     DISPOSITIONS,
-    LOINC,
     PLANNED_END,
     PLANNED_START,
-    V3_ACT_CODE,
     VISIT_KINDS,
-    bed_status,
     bed_status_coding,
     physical_type,
 )
@@ -56,16 +48,34 @@ from vardnav.domains.adt.events import (
     AdtEvent,
     AdtListener,
 )
-from vardnav.domains.adt.models import adt_bed, adt_encounter, adt_stay, adt_step
-from vardnav.domains.adt.places import Place, fetch, from_refs, require, resolve
+from vardnav.domains.adt.models import adt_step
+from vardnav.domains.adt.places import fetch, from_refs, require, resolve
+from vardnav.domains.adt.records import (
+    care_unit,
+    custody_of,
+    discharge_summary,
+    practitioner,
+    set_bed,
+    void,
+)
+from vardnav.domains.adt.rules import (
+    ACTIVE,
+    authorize_step,
+    check_bed_free,
+    check_bed_restorable,
+    check_not_admitted,
+    lock,
+    managed,
+    project,
+    require_inpatient,
+    require_state,
+)
 from vardnav.domains.identity.access.principal import Principal
-from vardnav.domains.identity.organisation.assignments import PROVIDER_TYPES, hsa_of, org_type
-from vardnav.errors import BadRequest, BusinessRuleViolation, Conflict, Forbidden, NotFound
+from vardnav.errors import BadRequest, BusinessRuleViolation
 from vardnav.fhir.datetimes import instant
 from vardnav.fhir.hooks import Custody
 from vardnav.fhir.storage.repository import Repository
 
-ACTIVE = ("in-progress", "onleave")
 CUSTODY_TTL = 60.0  # seconds a care unit's custody (unit and provider HSA-ids) is cached
 # Steps a cancellation can undo, by the cancellation's trigger (A11 also cancels a visit).
 UNDOES = {CANCEL_ADMIT: (ADMIT, REGISTER), CANCEL_TRANSFER: (TRANSFER,),
@@ -104,14 +114,14 @@ class AdtWorkflow:
             raise BadRequest(f"kind must be one of {', '.join(VISIT_KINDS)}, not {kind!r}")
         t = self._time(at)
         self._patient(repo, patient_id)
-        unit_ref, chain = _unit(repo, unit_id)
+        unit_ref, chain = care_unit(repo, unit_id)
         enc = stays.new_encounter(encounter_id=str(uuid.uuid4()), patient_id=patient_id,
                                   kind=kind, status="in-progress", service_provider=unit_ref,
                                   at=instant(t))
         if chain:
             stays.move(enc, chain, instant(t))
         if attending_id:
-            _practitioner(repo, attending_id, "attending")
+            practitioner(repo, attending_id, "attending")
             stays.set_participant(enc, "attending", attending_id, instant(t))
         return self._step(repo, REGISTER, None, enc, at=t, origin=origin,
                           origin_control_id=origin_control_id)
@@ -135,7 +145,7 @@ class AdtWorkflow:
         enc["location"] = [stays.entry(place.ward, "planned", None)]
         stays.set_extension(enc, PLANNED_START, instant(expected))
         if attending_id:
-            _practitioner(repo, attending_id, "attending")
+            practitioner(repo, attending_id, "attending")
             stays.set_participant(enc, "attending", attending_id, instant(t))
         return self._step(repo, PRE_ADMIT, None, enc, at=t, journal=False, origin=origin,
                           origin_control_id=origin_control_id)
@@ -157,7 +167,7 @@ class AdtWorkflow:
         self._patient(repo, patient_id)
         before = None
         if encounter_id:
-            before, row = _managed(repo, encounter_id)
+            before, row = managed(repo, encounter_id)
             if row.state != "planned" or row.patient_id != patient_id:
                 raise BusinessRuleViolation(
                     f"Encounter/{encounter_id} is not a pre-admission of Patient/{patient_id} "
@@ -165,11 +175,11 @@ class AdtWorkflow:
             if not bed_id and not ward_id:
                 ward_id = row.ward_id
         place = resolve(repo, bed_id=bed_id, ward_id=ward_id)
-        _check_not_admitted(repo, patient_id)
-        _check_bed_free(repo, place, None)
-        _practitioner(repo, attending_id, "attending")
+        check_not_admitted(repo, patient_id)
+        check_bed_free(repo, place, None)
+        practitioner(repo, attending_id, "attending")
         if nurse_id:
-            _practitioner(repo, nurse_id, "nurse")
+            practitioner(repo, nurse_id, "nurse")
         iso = instant(t)
         if before is None:
             enc = stays.new_encounter(encounter_id=str(uuid.uuid4()), patient_id=patient_id,
@@ -203,17 +213,17 @@ class AdtWorkflow:
         authorize_step(repo)
         t = self._time(at)
         lock(repo, f"encounter:{encounter_id}", *([f"bed:{bed_id}"] if bed_id else []))
-        before, row = _managed(repo, encounter_id)
-        _require_inpatient(row, "transferred")
+        before, row = managed(repo, encounter_id)
+        require_inpatient(row, "transferred")
         if row.state == "onleave":
             raise BusinessRuleViolation("The patient is on leave of absence; register the "
                                         "return before a transfer")
-        _require_state(row, ("in-progress",), "transferred")
+        require_state(row, ("in-progress",), "transferred")
         place = resolve(repo, bed_id=bed_id, ward_id=ward_id)
         if place.bed_id == row.bed_id and (place.bed_id or place.ward_id == row.ward_id):
             raise BusinessRuleViolation("The patient is already there; a transfer needs "
                                         "another bed or ward")
-        _check_bed_free(repo, place, encounter_id)
+        check_bed_free(repo, place, encounter_id)
         self._not_before(before, t)
         iso = instant(t)
         enc = stays.clone(before)
@@ -246,8 +256,8 @@ class AdtWorkflow:
         authorize_step(repo)
         t = self._time(at)
         lock(repo, f"encounter:{encounter_id}")
-        before, row = _managed(repo, encounter_id)
-        _require_inpatient(row, "sent on leave" if trigger == LEAVE else "returned")
+        before, row = managed(repo, encounter_id)
+        require_inpatient(row, "sent on leave" if trigger == LEAVE else "returned")
         wanted, new, held = (("in-progress", "onleave", ("active", "reserved"))
                              if trigger == LEAVE else
                              ("onleave", "in-progress", ("reserved", "active")))
@@ -274,12 +284,12 @@ class AdtWorkflow:
                              "expected discharge")
         t = self._time(at)
         lock(repo, f"encounter:{encounter_id}")
-        before, row = _managed(repo, encounter_id)
-        _require_state(row, ("planned", *ACTIVE), "updated")
+        before, row = managed(repo, encounter_id)
+        require_state(row, ("planned", *ACTIVE), "updated")
         enc = stays.clone(before)
         for role, pid in (("attending", attending_id), ("nurse", nurse_id)):
             if pid:
-                _practitioner(repo, pid, role)
+                practitioner(repo, pid, role)
                 stays.set_participant(enc, role, pid, instant(t))
         if expected_discharge is not None:
             stays.set_extension(enc, PLANNED_END,
@@ -301,7 +311,7 @@ class AdtWorkflow:
                              + ", ".join(DISPOSITIONS))
         t = self._time(at)
         lock(repo, f"encounter:{encounter_id}")
-        before, row = _managed(repo, encounter_id)
+        before, row = managed(repo, encounter_id)
         if row.state not in ACTIVE:
             raise BusinessRuleViolation(
                 f"Only an admitted patient is discharged; Encounter/{encounter_id} is "
@@ -313,7 +323,7 @@ class AdtWorkflow:
         created = []
         if summary is not None and summary.strip():
             with self._on_behalf_of(repo, enc):
-                created.append(_discharge_summary(repo, enc, summary.strip(), instant(t)))
+                created.append(discharge_summary(repo, enc, summary.strip(), instant(t)))
         return self._step(repo, DISCHARGE, before, enc, at=t, beds=beds, created=created,
                           disposition=disposition, origin=origin,
                           origin_control_id=origin_control_id)
@@ -343,7 +353,7 @@ class AdtWorkflow:
         authorize_step(repo)
         t = self._time(None)
         lock(repo, f"encounter:{encounter_id}")
-        current, row = _managed(repo, encounter_id)
+        current, row = managed(repo, encounter_id)
         step = repo.conn.execute(
             select(adt_step).where(adt_step.c.encounter_id == encounter_id,
                                    adt_step.c.cancelled.is_(False))
@@ -362,13 +372,13 @@ class AdtWorkflow:
         beds: dict[str, dict[str, Any] | None] = dict(step.beds_before or {})
         lock(repo, *(f"bed:{b}" for b in beds))
         if restored.get("status") in ACTIVE:
-            _check_not_admitted(repo, row.patient_id, encounter_id)
+            check_not_admitted(repo, row.patient_id, encounter_id)
             for ref in stays.current_refs(restored):
                 bed = fetch(repo, "Location", ref.rpartition("/")[2])
                 if bed is not None and physical_type(bed) == "bd":
-                    _check_bed_restorable(repo, bed, encounter_id)
+                    check_bed_restorable(repo, bed, encounter_id)
         for ref in step.created or []:
-            _void(repo, ref)
+            void(repo, ref)
         stored = self._step(repo, trigger, current, restored, at=t, beds=beds, journal=False,
                             origin=origin, origin_control_id=origin_control_id)
         repo.conn.execute(update(adt_step).where(adt_step.c.id == step.id).values(
@@ -385,14 +395,14 @@ class AdtWorkflow:
               origin: str | None, origin_control_id: str | None) -> dict[str, Any]:
         """Claim the rule rows, set the beds, write the Encounter, journal, audit, notify."""
         encounter_id = after["id"]
-        _project(repo, after)  # first: the unique keys refuse a taken bed or patient
+        project(repo, after)  # first: the unique keys refuse a taken bed or patient
         beds_before: dict[str, dict[str, Any] | None] = {}
         read = {loc["id"]: loc for loc in known}  # Locations read after this step's locks
         with self._on_behalf_of(repo, after):
             for bed_id, coding in (beds or {}).items():
                 bed = read.get(bed_id) or require(repo, "Location", bed_id, "bed")
                 beds_before[bed_id] = bed.get("operationalStatus")
-                _set_bed(repo, bed, coding)
+                set_bed(repo, bed, coding)
             if before is None:
                 stored = repo.create("Encounter", after, fhir_id=encounter_id).resource
             else:
@@ -438,7 +448,7 @@ class AdtWorkflow:
         unit_ref = (enc.get("serviceProvider") or {}).get("reference") or ""
         cached = self._custody.get(unit_ref)
         if cached is None or cached[0] < time.monotonic():
-            cached = (time.monotonic() + CUSTODY_TTL, _custody_of(repo, unit_ref))
+            cached = (time.monotonic() + CUSTODY_TTL, custody_of(repo, unit_ref))
             self._custody[unit_ref] = cached
         if cached[1] is None:
             yield
@@ -468,223 +478,4 @@ class AdtWorkflow:
                                         "step; steps are recorded in order")
 
 
-# -- rules --------------------------------------------------------------------------------
-
-
-def authorize_step(repo: Repository) -> None:
-    """Staff (with write access to Encounter and Location) and system integrations only."""
-    p = repo.ctx.principal
-    if not (isinstance(p, Principal) and p.kind in ("staff", "system")):
-        raise Forbidden("ADT steps are taken by staff or by system integrations")
-    repo.authorize("update", "Encounter")
-    repo.authorize("update", "Location")
-
-
-def lock(repo: Repository, *keys: str) -> None:
-    """Serialise steps on the same patient, bed or encounter until the transaction ends.
-
-    On PostgreSQL (READ COMMITTED) a step waits here for a concurrent step on the same key,
-    and then reads what that one committed: the second of two clerks admitting into one bed
-    sees the bed taken. SQLite writers already hold the database's write lock. Keys are
-    taken in sorted order, so two steps never wait for each other crosswise.
-    """
-    if repo.conn.dialect.name != "postgresql":
-        return
-    for key in sorted(set(keys)):
-        digest = hashlib.blake2b(f"adt:{key}".encode(), digest_size=8).digest()
-        repo.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                          {"key": int.from_bytes(digest, "big", signed=True)})
-
-
-def _managed(repo: Repository, encounter_id: str) -> tuple[dict[str, Any], Any]:
-    enc = fetch(repo, "Encounter", encounter_id)
-    if enc is None:
-        raise NotFound(f"Encounter/{encounter_id} is not known")
-    row = repo.conn.execute(select(adt_encounter).where(
-        adt_encounter.c.encounter_id == encounter_id)).first()
-    if row is None:
-        raise BusinessRuleViolation(f"Encounter/{encounter_id} was not registered through "
-                                    "the ADT workflow")
-    return enc, row
-
-
-def _require_inpatient(row: Any, what: str) -> None:
-    if row.kind != "inpatient":
-        raise BusinessRuleViolation(f"Only an inpatient stay is {what}; Encounter/"
-                                    f"{row.encounter_id} is a {row.kind} visit")
-
-
-def _require_state(row: Any, states: tuple[str, ...], what: str) -> None:
-    if row.state not in states:
-        raise BusinessRuleViolation(f"Encounter/{row.encounter_id} is {row.state}; only an "
-                                    f"encounter that is {' or '.join(states)} is {what}")
-
-
-def _check_not_admitted(repo: Repository, patient_id: str, encounter_id: str | None = None,
-                        ) -> None:
-    holder = repo.conn.execute(select(adt_stay.c.encounter_id).where(
-        adt_stay.c.patient_id == patient_id)).scalar()
-    if holder is not None and holder != encounter_id:
-        raise Conflict(f"Patient/{patient_id} already has an active inpatient stay "
-                       f"(Encounter/{holder}); discharge it first")
-
-
-def _bed_holder(repo: Repository, bed_id: str) -> str | None:
-    return repo.conn.execute(select(adt_bed.c.encounter_id).where(
-        adt_bed.c.bed_id == bed_id)).scalar()
-
-
-def _check_bed_free(repo: Repository, place: Place, encounter_id: str | None) -> None:
-    """A patient may go into an unoccupied, open, clean bed. The message does not say who
-    lies there: that would tell the caller about another patient's care. (`place` was read
-    after the bed's lock.)"""
-    if place.bed is None or place.bed_id is None:
-        return
-    bed = place.bed
-    name = bed.get("name") or f"Location/{place.bed_id}"
-    holder = _bed_holder(repo, place.bed_id)
-    if holder is not None and holder != encounter_id:
-        raise Conflict(f"Bed {name} is occupied by another patient")
-    code = bed_status(bed)
-    if code == "C":
-        raise BusinessRuleViolation(f"Bed {name} is closed")
-    if code == "H":
-        raise BusinessRuleViolation(f"Bed {name} is being cleaned (housekeeping); set it "
-                                    "unoccupied with $set-bed-status when it is ready")
-    if code == "O" and holder is None:
-        raise Conflict(f"Bed {name} is marked occupied")
-
-
-def _check_bed_restorable(repo: Repository, bed: dict[str, Any], encounter_id: str) -> None:
-    """A cancellation takes the patient back to their bed unless someone else has it or it
-    was closed meanwhile (being cleaned is no obstacle: the patient never left it in fact)."""
-    name = bed.get("name") or f"Location/{bed['id']}"
-    holder = _bed_holder(repo, bed["id"])
-    if holder is not None and holder != encounter_id:
-        raise Conflict(f"Bed {name} is now occupied by another patient; the step cannot be "
-                       "cancelled")
-    if bed_status(bed) == "C":
-        raise BusinessRuleViolation(f"Bed {name} has been closed; the step cannot be "
-                                    "cancelled")
-
-
-def _project(repo: Repository, enc: dict[str, Any]) -> None:
-    """Bring the rule tables in line with the Encounter about to be written."""
-    conn = repo.conn
-    encounter_id = enc["id"]
-    patient_id = enc["subject"]["reference"].rpartition("/")[2]
-    code = (enc.get("class") or {}).get("code")
-    kind = next((k for k, (c, _d) in CLASS_CODES.items() if c == code), "inpatient") \
-        if (enc.get("class") or {}).get("system") == V3_ACT_CODE else "inpatient"
-    state = enc["status"]
-    ward_id = bed_id = None
-    for e in enc.get("location", []):
-        if e.get("status") in stays.CURRENT:
-            kind_of_place = next((c.get("code") for c in
-                                  (e.get("physicalType") or {}).get("coding", [])), None)
-            ref = e["location"]["reference"].rpartition("/")[2]
-            if kind_of_place == "wa":
-                ward_id = ref
-            elif kind_of_place == "bd":
-                bed_id = ref
-    active = state in ACTIVE and kind == "inpatient"
-    if active:
-        _check_not_admitted(repo, patient_id, encounter_id)
-        if repo.conn.execute(select(adt_stay.c.patient_id).where(
-                adt_stay.c.patient_id == patient_id)).first() is None:
-            conn.execute(insert(adt_stay).values(patient_id=patient_id,
-                                                 encounter_id=encounter_id))
-    else:
-        conn.execute(delete(adt_stay).where(adt_stay.c.encounter_id == encounter_id))
-    held = bed_id if active else None
-    conn.execute(delete(adt_bed).where(adt_bed.c.encounter_id == encounter_id,
-                                       adt_bed.c.bed_id != (held or "")))
-    if active and bed_id:
-        holder = _bed_holder(repo, bed_id)
-        if holder is not None and holder != encounter_id:
-            raise Conflict(f"Bed Location/{bed_id} is occupied by another patient")
-        if holder is None:
-            conn.execute(insert(adt_bed).values(bed_id=bed_id, encounter_id=encounter_id,
-                                                patient_id=patient_id))
-    conn.execute(delete(adt_encounter).where(adt_encounter.c.encounter_id == encounter_id))
-    conn.execute(insert(adt_encounter).values(
-        encounter_id=encounter_id, patient_id=patient_id, kind=kind, state=state,
-        ward_id=ward_id, bed_id=bed_id if active else None,
-        planned_start=stays.extension_time(enc, PLANNED_START),
-        planned_end=stays.extension_time(enc, PLANNED_END),
-        started=stays.period_start(enc)))
-
-
-def _set_bed(repo: Repository, bed: dict[str, Any], coding: dict[str, Any] | None) -> None:
-    if bed.get("operationalStatus") == coding:
-        return
-    content = {k: v for k, v in bed.items() if k not in ("meta", "operationalStatus")}
-    if coding is not None:
-        content["operationalStatus"] = coding
-    repo.ctx.attributes[BED_STATUS_STEP] = True
-    try:
-        repo.update("Location", bed["id"], content)
-    finally:
-        repo.ctx.attributes.pop(BED_STATUS_STEP, None)
-
-
-def _practitioner(repo: Repository, practitioner_id: str, role: str) -> dict[str, Any]:
-    found = fetch(repo, "Practitioner", practitioner_id)
-    if found is None:
-        raise BadRequest(f"The {role} Practitioner/{practitioner_id} is not known")
-    return found
-
-
-def _unit(repo: Repository, unit_id: str) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
-    """A care unit by Organization id, or a ward by Location id (then also the location)."""
-    if fetch(repo, "Organization", unit_id) is not None:
-        return {"reference": f"Organization/{unit_id}"}, ()
-    location = fetch(repo, "Location", unit_id)
-    if location is not None and physical_type(location) == "wa":
-        place = Place(location)
-        return place.unit_ref, place.chain
-    raise BadRequest(f"No care unit (Organization) or ward (Location) with id {unit_id!r}")
-
-
-def _custody_of(repo: Repository, unit_ref: str) -> Custody | None:
-    """The unit's HSA-id and that of its care provider (up the partOf chain)."""
-    unit = fetch(repo, "Organization", unit_ref.rpartition("/")[2])
-    provider = unit
-    for _ in range(6):
-        if provider is None or org_type(provider) in PROVIDER_TYPES:
-            break
-        parent = ((provider.get("partOf") or {}).get("reference") or "").rpartition("/")[2]
-        provider = fetch(repo, "Organization", parent)
-    if unit is None or provider is None:
-        return None
-    return Custody(hsa_of(provider), hsa_of(unit))
-
-
-def _discharge_summary(repo: Repository, enc: dict[str, Any], summary: str,
-                       at: str) -> str:
-    authors = [{"reference": f"Practitioner/{pid}"}
-               for role, pid in stays.practitioner_ids(enc).items() if role == "attending"]
-    composition = {
-        "resourceType": "Composition", "status": "final",
-        "type": {"coding": [{"system": LOINC, "code": DISCHARGE_SUMMARY,
-                             "display": "Discharge summary"}]},
-        "subject": enc["subject"], "encounter": {"reference": f"Encounter/{enc['id']}"},
-        "date": at, "author": authors or [enc["serviceProvider"]],
-        "title": "Utskrivningsinformation",
-        "section": [{"title": "Sammanfattning", "text": {
-            "status": "generated",
-            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(summary)}</p>'
-                   "</div>"}}]}
-    result = repo.create("Composition", composition)
-    return f"Composition/{result.id}"
-
-
-def _void(repo: Repository, ref: str) -> None:
-    rtype, _, fhir_id = ref.partition("/")
-    found = fetch(repo, rtype, fhir_id)
-    if found is not None and found.get("status") != "entered-in-error":
-        repo.update(rtype, fhir_id, {**{k: v for k, v in found.items() if k != "meta"},
-                                     "status": "entered-in-error"})
-
-
-__all__ = ["AdtWorkflow"]
+__all__ = ["ACTIVE", "AdtWorkflow", "authorize_step", "lock"]

@@ -134,7 +134,8 @@ def staff_condition(p: Principal, t: Table, rtype: str | None,
         or_(block.c.data_from.is_(None), t.c.recorded >= block.c.data_from),
         or_(block.c.data_to.is_(None), t.c.recorded < block.c.data_to),
         not_(and_(block.c.exempt_attention.is_(True),
-                  t.c.resource_type.in_(ATTENTION_TYPES))),
+                  # Spelled out, not IN (...): an expanding IN is re-rendered per execution.
+                  or_(*(t.c.resource_type == a for a in ATTENTION_TYPES)))),
         not_(lifted)))
     # Own provider's data: a relationship or emergency access. Another provider's: it
     # shares, and either a relationship with consent or emergency access. Written so each

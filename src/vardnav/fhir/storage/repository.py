@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import Connection, Row, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text, update
 
 from vardnav.db.bulk import insert_rows
 from vardnav.errors import (
@@ -194,18 +194,26 @@ class Repository:
 
     def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
                  for_update: bool = False) -> Row[Any] | None:
-        stmt = select(resource.c.rid, resource.c.version_id, resource.c.deleted,
-                      resource.c.content, resource.c.last_updated, resource.c.owner,
-                      resource.c.owner_unit, resource.c.recorded,
-                      resource.c.patient_id).where(
-            resource.c.resource_type == rtype, resource.c.fhir_id == fhir_id)
-        if filtered:
-            extra = self._policy_filter(rtype, resource)
+        extra = self._policy_filter(rtype, resource) if filtered else None
+        key = (for_update, extra)
+        stmt = _CURRENT.get(key)
+        if stmt is None:
+            # Kept per policy condition (policies keep theirs per caller), so SQLAlchemy's
+            # cache key for a large condition is computed once, not on every read.
+            stmt = select(resource.c.rid, resource.c.version_id, resource.c.deleted,
+                          resource.c.content, resource.c.last_updated, resource.c.owner,
+                          resource.c.owner_unit, resource.c.recorded,
+                          resource.c.patient_id).where(
+                resource.c.resource_type == bindparam("cur_type"),
+                resource.c.fhir_id == bindparam("cur_id"))
             if extra is not None:
                 stmt = stmt.where(extra)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return self.conn.execute(stmt).first()
+            if for_update:
+                stmt = stmt.with_for_update()
+            if len(_CURRENT) > 512:  # conditions made per request (patient scopes) churn
+                _CURRENT.clear()
+            _CURRENT[key] = stmt
+        return self.conn.execute(stmt, {"cur_type": rtype, "cur_id": fhir_id}).first()
 
     # -- search ---------------------------------------------------------------------------
 
@@ -578,6 +586,8 @@ class Repository:
 
 
 _INSERT_RESOURCE = insert(resource).returning(resource.c.rid)
+# (for update, policy condition) → the statement reading a current row; see _current.
+_CURRENT: dict[tuple[bool, Any], Any] = {}
 _INSERT_VERSION = insert(resource_version)
 _VERSION_KEYS = ("resource_type", "fhir_id", "version_id", "last_updated", "deleted", "content",
                  "patient_id")

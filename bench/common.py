@@ -68,14 +68,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
-    """uvicorn serving Vårdnav on a free loopback port; yields (base URL, process)."""
+def server(url: str, *, workers: int = 1,
+           factory: str = "vardnav.main:create_app") -> Iterator[tuple[str, subprocess.Popen]]:
+    """uvicorn serving Vårdnav (or another app `factory`) on a free loopback port; yields
+    (base URL, process)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     env = {**os.environ, "VARDNAV_DATABASE_URL": url, "VARDNAV_BASE_URL": base,
            "VARDNAV_KEY_DIR": str(KEYS)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "vardnav.main:create_app", "--factory",
+        [sys.executable, "-m", "uvicorn", factory, "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
          "--log-level", "warning", "--no-access-log"],
         env=env, cwd=ROOT)

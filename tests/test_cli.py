@@ -60,7 +60,10 @@ def db(cli_db: str) -> Iterator[Engine]:
 @pytest.fixture
 def api(cli_db: str, db: Engine, shared_services: EngineServices) -> Iterator[TestClient]:
     """The FHIR API over the CLI's database (services shared: building them is slow)."""
-    settings = Settings(database_url=cli_db, base_url="http://testserver/fhir")
+    # No background workers (sealer, HL7 and subscription delivery): they would poll the file
+    # while the test migrates it, and the migration could meet their locks.
+    settings = Settings(database_url=cli_db, base_url="http://testserver/fhir",
+                        audit_seal_seconds=0, hl7_deliver=False, subscriptions_deliver=False)
     with authed_client(create_app(settings, services=shared_services, engine=db)) as c:
         yield c
 

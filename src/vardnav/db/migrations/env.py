@@ -23,6 +23,9 @@ def run() -> None:
             # The SET began a transaction; end it, or Alembic would run inside it and never
             # commit (it only commits transactions it began itself).
             connection.commit()
+        # SQLite: take the write lock at BEGIN (see db/engine.py), so a migration waits for a
+        # running server's writers instead of failing when its read turns into a write.
+        connection.info["write"] = True
         context.configure(connection=connection, target_metadata=metadata,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():

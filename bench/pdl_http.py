@@ -1,0 +1,97 @@
+"""The patient data law's cost over HTTP (issue 4): read and search throughput of a real
+uvicorn server with 8 concurrent clients on the 1M-resource PostgreSQL store, once as the
+production app (PDL + access log) and once as the same app with the access layers minus PDL
+and an in-memory log ("allow-all", `allow_all_app` below). The caller is a ward nurse with a
+care relationship to the sampled patients (see bench/pdl_overhead.py for the in-process run).
+
+    python -m bench.pdl_http --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bench.common import KEYS, fresh_database, server
+from bench.loadgen import run_load
+from bench.pdl_overhead import REGION, WARDS, backfill_custody, relate, sample
+from bench.search_1m import TARGET, ensure_store
+from vardnav.config import Settings
+from vardnav.db.engine import make_engine
+
+
+def allow_all_app() -> Any:
+    """The production app with PDL left out of the access layers and an in-memory log."""
+    from vardnav.fhir.hooks import MemoryAuditSink
+    from vardnav.fhir.search.custom import registry_for
+    from vardnav.fhir.storage.repository import EngineServices
+    from vardnav.fhir.validation import ResourceValidator
+    from vardnav.main import access_layers, create_app
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    registry = registry_for(engine)
+    services = EngineServices(registry, ResourceValidator(), audit=MemoryAuditSink(),
+                              **access_layers(settings, registry, engine, pdl=False))
+    return create_app(settings, services=services, engine=engine)
+
+
+def nurse_token(base: str) -> str:
+    from vardnav.domains.identity.access.keys import KeyStore
+    from vardnav.domains.identity.access.principal import principal_claims
+    from vardnav.domains.identity.access.tokens import mint
+
+    claims = principal_claims(kind="staff", client_id="bench", unit=WARDS[0], provider=REGION,
+                              role="registered-nurse")
+    return "Bearer " + mint(KeyStore(KEYS), issuer=Settings().issuer, audience=base,
+                            subject="SE2321000131-BENCH", scopes=["user/*.rs"],
+                            ttl_seconds=6 * 3600, claims=claims)
+
+
+def run(seconds: int, connections: int, workers: int, patients: int) -> None:
+    with fresh_database("postgres", keep="vardnav_bench_1m") as url:
+        ensure_store(url, TARGET)
+        engine = make_engine(url)
+        backfill_custody(engine)
+        picked, observations = sample(engine, patients)
+        relate(engine, WARDS[0], picked)
+        engine.dispose()
+        workloads = {
+            "read Observation by id": [f"/fhir/Observation/{o}" for o in observations],
+            "Observation?subject&code&_sort=-date": [
+                f"/fhir/Observation?subject=Patient/{p}&code=http://loinc.org|8867-4"
+                f"&_sort=-date" for p in picked],
+            "Observation?subject&_count=50": [f"/fhir/Observation?subject=Patient/{p}"
+                                             f"&_count=50" for p in picked],
+        }
+        apps = {"allow-all": "bench.pdl_http:allow_all_app",
+                "pdl+audit": "vardnav.main:create_app"}
+        results: dict[str, dict[str, Any]] = {name: {} for name in workloads}
+        for mode, factory in apps.items():
+            with server(url, workers=workers, factory=factory) as (base, _proc):
+                origin = base.rsplit("/fhir", 1)[0]
+                auth = nurse_token(base)
+                for name, paths in workloads.items():
+                    run_load(origin, paths, connections, 5, auth)  # warm-up
+                    results[name][mode] = run_load(origin, paths, connections, seconds, auth)
+        for name, by_mode in results.items():
+            for mode, r in by_mode.items():
+                print(f"[pdl-http] {name}, {mode}: {r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, "
+                      f"p95 {r.p95:.1f} ms, errors {r.errors}")
+            cost = (1 - by_mode["pdl+audit"].rps / by_mode["allow-all"].rps) * 100
+            print(f"[pdl-http] {name}: PDL + audit cost {cost:.1f} % of throughput "
+                  f"({connections} clients, {workers} workers)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--patients", type=int, default=500)
+    args = ap.parse_args()
+    run(args.seconds, args.connections, args.workers, args.patients)
+
+
+if __name__ == "__main__":
+    main()

@@ -32,6 +32,10 @@ from vardnav.fhir.storage.repository import EngineServices
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
 from vardnav.main import access_layers, build_services, create_app
 
+# Rich tables in CLI output are as wide in every run (tty or not, one process or several),
+# so tests can look for whole cells.
+os.environ.setdefault("COLUMNS", "250")
+
 # CI must be reproducible: hypothesis explores the same examples on every CI run.
 hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
@@ -45,7 +49,27 @@ PDL_TABLES = (care_relationship, consent, block, block_lift, emergency, not_shar
 
 
 def database_url(tmp_dir: Path) -> str:
-    return os.environ.get("VARDNAV_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+    url = os.environ.get("VARDNAV_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_dir / 'test.db'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _worker_database(url, worker) if worker else url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """With several test processes on PostgreSQL, each gets a fresh database of its own,
+    named after the given one (`.ci/run` drops them with it)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

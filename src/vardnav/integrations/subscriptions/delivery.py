@@ -100,8 +100,11 @@ class Dispatcher:
                     continue
                 if not worked:
                     self._wake.clear()
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                    # cancellation that meets its timeout, and the worker never stops.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll)
+                        async with asyncio.timeout(self.poll):
+                            await self._wake.wait()
         finally:
             for task in self._busy.values():
                 task.cancel()
@@ -265,6 +268,9 @@ async def delivering(engine: Engine, store: Store, **options: Any) -> AsyncItera
     try:
         yield dispatcher
     finally:
-        task.cancel()
+        # Cancel until it is done: one cancellation can be lost in a race inside asyncio.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
         with contextlib.suppress(asyncio.CancelledError):
             await task

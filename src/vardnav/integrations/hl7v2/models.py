@@ -4,7 +4,6 @@ inbound messages already processed (with the ACK sent). Times are epoch seconds.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Float,
     Index,
@@ -15,9 +14,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from vardnav.fhir.storage.tables import RidType as _ID
 from vardnav.fhir.storage.tables import metadata
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 # One row per message per receiver, written in the ADT step's transaction. Delivered strictly
 # in `id` order per receiver (sender.py); rows are kept as the delivery record.

@@ -5,7 +5,6 @@ Times are epoch seconds."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Float,
     Index,
@@ -16,9 +15,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from vardnav.fhir.storage.tables import RidType as _ID
 from vardnav.fhir.storage.tables import metadata
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 # One row per Subscription resource, kept in step with it by the write listener. `events`
 # counts the events matched since the subscription started (the backport's

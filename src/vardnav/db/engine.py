@@ -30,11 +30,27 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     kwargs.update(pool_size=10, max_overflow=20, pool_recycle=3600)
     # No statement may run away with the database: searches are bounded in size, and this
     # bounds their time (the error is answered as 400 too-costly).
-    # Custom plans always: psycopg prepares repeated statements, and PostgreSQL's generic plan
-    # for them ignores how selective each index lookup is (seen: 0.1 ms became 50 ms).
+    # Custom plans by default: psycopg prepares nothing on its own (a prepared search's
+    # generic plan ignores how selective each index lookup is; seen: 0.1 ms became 50 ms).
+    # Statements whose plan never depends on the values (a read by id, an access-log row)
+    # opt in with execution_options(prepared=True): parsed and planned once per connection.
     kwargs["connect_args"] = {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
-                                         "-c plan_cache_mode=force_custom_plan"}
-    return create_engine(url, **kwargs)
+                                         "-c plan_cache_mode=auto",
+                              # (None would refuse even the statements that opt in)
+                              "prepare_threshold": 2**31 - 1}
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "do_execute", _prepared_when_asked)
+    return engine
+
+
+PREPARED = {"prepared": True}  # execution options of a statement whose plan may be reused
+
+
+def _prepared_when_asked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    if not context.execution_options.get("prepared"):
+        return False  # SQLAlchemy executes it as usual: unprepared, so a custom plan
+    cursor.execute(statement, parameters, prepare=True)
+    return True
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Float, String, Text, bindparam, func, insert,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 
+from vardnav.db.engine import PREPARED
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, audit_row
 from vardnav.domains.access.models import audit_log, audit_log_patient
@@ -47,8 +48,9 @@ class DatabaseAuditSink:
 
 
 # Built once: statements with bound parameters hit SQLAlchemy's compiled cache.
-_INSERT_ROW = insert(audit_log)
-_INSERT_PATIENTS = insert(audit_log_patient)
+# Plain inserts: their plans can be reused (PREPARED).
+_INSERT_ROW = insert(audit_log).execution_options(**PREPARED)
+_INSERT_PATIENTS = insert(audit_log_patient).execution_options(**PREPARED)
 
 
 def store(conn: Connection, row: AuditRow) -> int:
@@ -87,7 +89,7 @@ def _async_insert() -> Any:
         "patient").render_derived(name="patients")
     return insert(audit_log_patient).from_select(
         ["patient", "seq"], select(patients.c.patient, new_row.c.seq).select_from(
-            new_row).join(patients, true()))
+            new_row).join(patients, true())).execution_options(**PREPARED)
 
 
 _ASYNC_INSERT = _async_insert()

@@ -18,6 +18,7 @@ import jsonpatch
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text, update
 
 from vardnav.db.bulk import insert_rows
+from vardnav.db.engine import PREPARED
 from vardnav.errors import (
     BadRequest,
     Conflict,
@@ -210,6 +211,8 @@ class Repository:
                 stmt = stmt.where(extra)
             if for_update:
                 stmt = stmt.with_for_update()
+            # One unique-index lookup whatever the values: its plan can be reused.
+            stmt = stmt.execution_options(**PREPARED)
             if len(_CURRENT) > 512:  # conditions made per request (patient scopes) churn
                 _CURRENT.clear()
             _CURRENT[key] = stmt

@@ -86,12 +86,14 @@ def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
 def adt_listeners(settings: Settings, engine: Any) -> list[Any]:
     """Everything told about each ADT step, inside the step's transaction (AdtListener): the
     single place where they are assembled (the HL7 v2 outbox adds itself here)."""
+    from vardnav.domains.careplan.adt_hooks import CarePlanAdtListener
     from vardnav.domains.discharge.adt_hooks import DischargeAdtListener
     from vardnav.integrations.hl7v2.runtime import outbox_listeners
 
     # HL7 v2: one outbox row per configured receiver (VARDNAV_HL7_RECEIVERS), same transaction.
     # Discharge coordination: A03/A13/A11 update the stay's discharge case, if it has one.
-    return [*outbox_listeners(settings), DischargeAdtListener()]
+    # Care plan (issue 7): A01 starts the stay's plan, A02 hands it over, A03 closes it.
+    return [*outbox_listeners(settings), DischargeAdtListener(), CarePlanAdtListener()]
 
 
 def create_app(settings: Settings | None = None, *, services: EngineServices | None = None,
@@ -168,6 +170,16 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         register_topic(**topic)
     if not any(isinstance(x, BedStatusGuard) for x in services.listeners):
         services.listeners = (*services.listeners, BedStatusGuard())
+    # Care plan, risk assessments, attention signal (issue 7); its clock is app.state.careplan.
+    from vardnav.domains.careplan.guard import CarePlanGuard
+    from vardnav.domains.careplan.operations import careplan_operations
+    from vardnav.domains.careplan.service import CarePlanService
+
+    app.state.careplan = CarePlanService()
+    for operation in careplan_operations(app.state.careplan):
+        register_operation(operation)
+    if not any(isinstance(x, CarePlanGuard) for x in services.listeners):
+        services.listeners = (*services.listeners, CarePlanGuard())
     # FHIR Subscriptions: matching listener (last), operations, websocket route; delivery
     # runs in the lifespan (subscriptions_running).
     register_subscriptions(app)

@@ -1,0 +1,2 @@
+"""The interprofessional care plan, Senior alert risk assessments, templates and the attention
+signal (issue 7). See docs/careplan.md."""

@@ -1,0 +1,194 @@
+"""The one interprofessional CarePlan per patient and care episode (the episode is the
+Encounter: an inpatient stay, or the first contact of outpatient or home care).
+
+A plan is started at admission (the ADT listener, adt_hooks.py) or first contact
+(`Encounter/{id}/$careplan-start`), changed only through the care plan operations (guard.py
+refuses plain writes), and closed (`completed`) or handed over at discharge or transfer.
+A closed plan is read-only. Uniqueness holds atomically: the check and the create run in one
+transaction under the same serialising lock as a conditional create (Repository.search_ids
+locks the criteria on PostgreSQL; SQLite writers hold the write lock from BEGIN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+from vardnav.domains.careplan import codes as c
+from vardnav.domains.careplan import vips
+from vardnav.domains.careplan.entries import Author, mark
+from vardnav.domains.discharge.case import content, fetch, fetch_many, iso, ref_id
+from vardnav.errors import BusinessRuleViolation, Conflict, NotFound
+from vardnav.fhir.storage.repository import Repository
+
+# Set in the request context while a care plan step writes (guard.py lets those through).
+CAREPLAN_STEP = "vardnav.careplan.step"
+CATEGORY = f"{c.PLAN_CATEGORY}|{c.INTERPROFESSIONAL}"
+
+
+@contextmanager
+def writing(repo: Repository) -> Iterator[None]:
+    outer = repo.ctx.attributes.get(CAREPLAN_STEP)
+    repo.ctx.attributes[CAREPLAN_STEP] = True
+    try:
+        yield
+    finally:
+        if outer is None:
+            repo.ctx.attributes.pop(CAREPLAN_STEP, None)
+
+
+def is_interprofessional(plan: dict[str, Any] | None) -> bool:
+    return bool(plan) and c.code_of((plan or {}).get("category"),
+                                    c.PLAN_CATEGORY) == c.INTERPROFESSIONAL
+
+
+def active_plan_ids(repo: Repository, encounter_id: str) -> list[str]:
+    return repo.search_ids("CarePlan", [("encounter", f"Encounter/{encounter_id}"),
+                                        ("category", CATEGORY), ("status", "active")], limit=5)
+
+
+def active_plan_of_patient(repo: Repository, patient_id: str) -> dict[str, Any] | None:
+    """The patient's active plan the caller may see (the latest, if episodes overlap)."""
+    ids = repo.search_ids("CarePlan", [("subject", f"Patient/{patient_id}"),
+                                       ("category", CATEGORY), ("status", "active")], limit=20)
+    plans = fetch_many(repo, [("CarePlan", i) for i in ids])
+    plans.sort(key=lambda p: (p.get("created") or "", p["id"]))
+    return plans[-1] if plans else None
+
+
+def load(repo: Repository, plan_id: str) -> dict[str, Any]:
+    plan = fetch(repo, "CarePlan", plan_id)
+    if plan is None:
+        raise NotFound(f"CarePlan/{plan_id} is not known")
+    if not is_interprofessional(plan):
+        raise BusinessRuleViolation(f"CarePlan/{plan_id} is not an interprofessional care "
+                                    "plan (category interprofessional)")
+    return plan
+
+
+def require_open(plan: dict[str, Any]) -> None:
+    if plan.get("status") != "active":
+        raise BusinessRuleViolation(
+            f"CarePlan/{plan['id']} is {plan.get('status')}: a closed plan is not edited "
+            "(start a new plan for a new episode)")
+
+
+def start(repo: Repository, *, encounter: dict[str, Any], author: Author, now: datetime,
+          follow_up: date | None = None, title: str | None = None) -> dict[str, Any]:
+    """Create the episode's plan; 409 if it already has an active one."""
+    existing = active_plan_ids(repo, encounter["id"])
+    if existing:
+        raise Conflict(f"Encounter/{encounter['id']} already has an active care plan "
+                       f"(CarePlan/{existing[0]}); one plan per patient and episode")
+    if encounter.get("status") in ("finished", "cancelled", "entered-in-error"):
+        raise BusinessRuleViolation(f"Encounter/{encounter['id']} is "
+                                    f"{encounter.get('status')}; a plan starts with an open "
+                                    "episode")
+    subject = encounter.get("subject")
+    if ref_id(subject, "Patient") is None:
+        raise BusinessRuleViolation(f"Encounter/{encounter['id']} names no patient")
+    plan: dict[str, Any] = {
+        "resourceType": "CarePlan", "status": "active", "intent": "plan",
+        "category": [c.concept(c.PLAN_CATEGORY, c.INTERPROFESSIONAL,
+                               "Interprofessionell vårdplan")],
+        "title": title or "Vårdplan", "subject": {"reference": subject["reference"]},
+        "encounter": {"reference": f"Encounter/{encounter['id']}"},
+        "period": {"start": iso(now)}, "created": iso(now)}
+    unit = encounter.get("serviceProvider")
+    if isinstance(unit, dict) and unit.get("reference"):
+        c.set_ext(plan, c.RESPONSIBLE_UNIT, valueReference={"reference": unit["reference"]})
+    if follow_up is not None:
+        c.set_ext(plan, c.FOLLOW_UP, valueDate=follow_up.isoformat())
+    if author.practitioner:
+        plan["author"] = {"reference": author.practitioner}
+    mark(plan, author, now)
+    with writing(repo):
+        stored = repo.create("CarePlan", plan).resource
+    assert stored is not None
+    return stored
+
+
+def contributed(plan: dict[str, Any], author: Author) -> None:
+    """List the author among the plan's contributors (once)."""
+    if author.practitioner:
+        refs = plan.setdefault("contributor", [])
+        if all(r.get("reference") != author.practitioner for r in refs):
+            refs.append({"reference": author.practitioner})
+
+
+def save(repo: Repository, plan: dict[str, Any]) -> dict[str, Any]:
+    with writing(repo):
+        stored = repo.update("CarePlan", plan["id"], content(plan)).resource
+    assert stored is not None
+    return stored
+
+
+def close(repo: Repository, plan: dict[str, Any], *, reason: str, author: Author,
+          now: datetime, note: str | None = None, status: str = "completed") -> dict[str, Any]:
+    require_open(plan)
+    updated = content(plan)
+    updated["status"] = status
+    updated.setdefault("period", {})["end"] = iso(now)
+    c.set_ext(updated, c.CLOSE_REASON,
+              valueCoding={"system": c.CLOSE, "code": reason,
+                           "display": c.CLOSE_REASONS[reason]})
+    if note:
+        add_note(updated, note, author, now)
+    return save(repo, updated)
+
+
+def reopen(repo: Repository, plan: dict[str, Any], *, author: Author, now: datetime,
+           note: str) -> dict[str, Any]:
+    """Undo a close made by an ADT step that was itself cancelled (A13)."""
+    updated = content(plan)
+    updated["status"] = "active"
+    updated.get("period", {}).pop("end", None)
+    c.set_ext(updated, c.CLOSE_REASON)
+    add_note(updated, note, author, now)
+    return save(repo, updated)
+
+
+def hand_over(repo: Repository, plan: dict[str, Any], *, unit_reference: str,
+              author: Author, now: datetime, note: str) -> dict[str, Any]:
+    """The plan goes with the patient: the receiving unit becomes responsible for it."""
+    require_open(plan)
+    updated = content(plan)
+    c.set_ext(updated, c.RESPONSIBLE_UNIT, valueReference={"reference": unit_reference})
+    add_note(updated, note, author, now)
+    return save(repo, updated)
+
+
+def add_note(plan: dict[str, Any], text: str, author: Author, now: datetime,
+             keyword: str | None = None) -> dict[str, Any]:
+    note: dict[str, Any] = {"text": text, "time": iso(now)}
+    if author.practitioner:
+        note["authorReference"] = {"reference": author.practitioner}
+    vips.tag(note, keyword)
+    mark(note, author, now)
+    plan.setdefault("note", []).append(note)
+    return note
+
+
+def follow_up_dates(plan: dict[str, Any]) -> list[tuple[str, date]]:
+    """(what, date) for the plan's own follow-up and every open activity's."""
+    found: list[tuple[str, date]] = []
+    own = _date(c.ext(plan, c.FOLLOW_UP))
+    if own:
+        found.append(("plan", own))
+    for activity in plan.get("activity") or []:
+        status = (activity.get("detail") or {}).get("status")
+        when = _date(c.ext(activity, c.FOLLOW_UP))
+        if when and status not in c.DONE_STATUSES:
+            found.append((f"activity {activity.get('id')}", when))
+    return found
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None

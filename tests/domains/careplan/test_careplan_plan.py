@@ -1,0 +1,200 @@
+"""The one interprofessional plan per patient and episode: started at admission (A01) or
+first contact ($careplan-start), problems, goals, interventions, evaluations and notes
+recorded with their author, profession, unit and provider (server-set), readable history,
+handed over at transfer, closed at discharge, and the rules on bad input."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from careplan_support import MED1, PLAN, T0, World, resources, stamp
+
+from conftest import FHIR_JSON
+from vardnav.domains.identity.organisation.region_data import REGION_HSA
+
+pytest_plugins = ("careplan_fixtures",)
+
+
+def _goal(**extra: object) -> dict[str, object]:
+    return {"description": "Smärtfri vid mobilisering", "measure": "Smärta (NRS)",
+            "target": ("Quantity", {"value": 3, "comparator": "<=", "unit": "NRS"}),
+            "dueDate": date(2026, 3, 9), **extra}
+
+
+def test_admission_starts_the_plan_and_every_entry_records_its_author(cp_world: World) -> None:
+    w = cp_world
+    enc = w.admit("Andersson")
+    plan = w.plan_of(enc)
+    assert plan["status"] == "active" and plan["intent"] == "plan"
+    assert plan["encounter"] == {"reference": f"Encounter/{enc}"}
+    # Started by the ADT step on behalf of the ward: its unit and provider, no profession.
+    assert stamp(plan)["unit"] == MED1 and stamp(plan)["provider"] == REGION_HSA
+    nurse, doctor = w.staff["nurse"], w.staff["doctor"]
+    out = nurse.ok(f"CarePlan/{plan['id']}/$careplan-add-problem",
+                   problem=[{"code": "Risk för förvirring nattetid"}])
+    condition = resources(out, "Condition")[0]
+    assert stamp(condition) | {"time": None} == {
+        "practitioner": nurse.practitioner, "staff": nurse.subject,
+        "profession": "registered-nurse", "unit": MED1, "provider": REGION_HSA, "time": None}
+    # A nurse's problem is a VIPS nursing diagnosis.
+    assert any(e.get("valueCoding", {}).get("code") == "diagnosis"
+               for e in condition["extension"])
+    out = doctor.ok(f"CarePlan/{plan['id']}/$careplan-add-goal",
+                    goal=[_goal(addresses={"reference": f"Condition/{condition['id']}"})])
+    goal = resources(out, "Goal")[0]
+    assert goal["target"][0]["dueDate"] == "2026-03-09"
+    assert stamp(goal)["profession"] == "physician"
+    out = w.staff["physio"].ok(
+        f"CarePlan/{plan['id']}/$careplan-add-activity", activity=[{
+            "description": "Gångträning två gånger dagligen", "profession": "physiotherapist",
+            "schedule": "Kl 10 och 15", "followUp": date(2026, 3, 5),
+            "goal": {"reference": f"Goal/{goal['id']}"}}])
+    plan = resources(out, "CarePlan")[0]
+    activity = plan["activity"][0]
+    assert activity["detail"]["status"] == "scheduled"
+    assert activity["detail"]["scheduledString"] == "Kl 10 och 15"
+    assert stamp(activity)["profession"] == "physiotherapist"
+    assert {"reference": w.staff["physio"].practitioner} in plan["contributor"]
+    # Evaluation with outcome and the next follow-up.
+    w.clock.move(days=3)
+    out = nurse.ok(f"CarePlan/{plan['id']}/$careplan-evaluate", target=activity["id"],
+                   outcome="improving", text="Går 20 m med rollator",
+                   nextFollowUp=date(2026, 3, 8))
+    evaluated = resources(out, "CarePlan")[0]["activity"][0]
+    assert evaluated["progress"][-1]["text"] == "Går 20 m med rollator"
+    assert evaluated["outcomeCodeableConcept"][0]["coding"][0]["code"] == "improving"
+    out = doctor.ok(f"CarePlan/{plan['id']}/$careplan-evaluate", target=f"Goal/{goal['id']}",
+                    outcome="achieved", text="NRS 2")
+    assert resources(out, "Goal")[0]["lifecycleStatus"] == "completed"
+    nurse.ok(f"CarePlan/{plan['id']}/$careplan-note", text="Orolig kväll, sov efter 23",
+             vipsKeyword="sleep")
+    # The history: every version, each change by its author.
+    history = nurse.read(f"CarePlan/{plan['id']}/_history")
+    versions = [e["resource"] for e in history["entry"]]
+    assert len(versions) == 7
+    assert [len(v.get("activity", [])) for v in reversed(versions)] == [0, 0, 0, 1, 1, 1, 1]
+
+
+def test_one_active_plan_per_episode(cp_world: World) -> None:
+    w = cp_world
+    enc = w.admit("Andersson")
+    plan = w.plan_of(enc)
+    message = w.staff["nurse"].refused(f"Encounter/{enc}/$careplan-start", 409)
+    assert f"CarePlan/{plan['id']}" in message
+    # A plain create of a second plan cannot get round it either.
+    r = w.c.post("/fhir/CarePlan", headers={**FHIR_JSON, **w.staff["nurse"].h}, json={
+        **{k: v for k, v in plan.items() if k not in ("id", "meta")}})
+    assert r.status_code == 403, r.text
+    assert len(w.c.get("/fhir/CarePlan", params={"encounter": f"Encounter/{enc}"}
+                       ).json().get("entry", [])) == 1
+
+
+def test_first_contact_starts_a_plan_explicitly(cp_world: World) -> None:
+    w = cp_world
+    # Recorded by the unit's nurse (so it is the region's, and the unit's relationship).
+    r = w.c.post("/fhir/Encounter", headers={**FHIR_JSON, **w.staff["nurse"].h}, json={
+        "resourceType": "Encounter", "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                  "code": "AMB"},
+        "subject": {"reference": f"Patient/{w.patients['Berg']}"},
+        "serviceProvider": {"reference": f"Organization/{w.orgs[MED1]}"},
+        "period": {"start": T0.isoformat()}})
+    enc = r.json()["id"]
+    plan = w.staff["nurse"].ok(f"Encounter/{enc}/$careplan-start", 201,
+                               followUp=date(2026, 3, 4))
+    assert plan["category"][0]["coding"][0]["code"] == "interprofessional"
+    assert stamp(plan)["profession"] == "registered-nurse"
+    assert w.plan_of(enc)["id"] == plan["id"]
+
+
+def test_bad_input_is_refused_and_nothing_is_half_written(cp_world: World) -> None:
+    w = cp_world
+    enc = w.admit("Andersson")
+    plan = w.plan_of(enc)
+    nurse = w.staff["nurse"]
+    path = f"CarePlan/{plan['id']}"
+    # The second of two interventions has no responsible profession: neither is written.
+    message = nurse.refused(f"{path}/$careplan-add-activity", 422, activity=[
+        {"description": "Munvård morgon och kväll", "profession": "assistant-nurse"},
+        {"description": "Vikt varje måndag"}])
+    assert "responsible profession" in message
+    # A goal without a target (or without a due date) is refused; the first goal neither.
+    message = nurse.refused(f"{path}/$careplan-add-goal", 422, goal=[
+        _goal(), {"description": "Må bra", "dueDate": date(2026, 3, 9)}])
+    assert "measurable target" in message
+    assert "due date" in nurse.refused(f"{path}/$careplan-add-goal", 422,
+                                       goal=[_goal(dueDate=None)])
+    assert w.c.get("/fhir/Goal").json().get("total", 0) == 0
+    current = nurse.read(path)
+    assert current["meta"]["versionId"] == plan["meta"]["versionId"]
+    assert "activity" not in current and "goal" not in current
+    # Unknown profession, unknown activity, bad outcome, plain PUT.
+    nurse.refused(f"{path}/$careplan-add-activity", 422,
+                  activity=[{"description": "X", "profession": "magician"}])
+    nurse.refused(f"{path}/$careplan-update-activity", 404, activity="act-nope",
+                  status="completed")
+    nurse.refused(f"{path}/$careplan-evaluate", 422, target="plan", outcome="great",
+                  text="Bra")
+    nurse.refused(f"{path}/$careplan-add-problem", 400, problem=[{"attention": "nope"}])
+    edited = {**current, "title": "Min egen plan"}
+    r = w.c.put(f"/fhir/{path}", json=edited, headers={**FHIR_JSON, **nurse.h})
+    assert r.status_code == 403 and r.json()["resourceType"] == "OperationOutcome"
+    r = w.c.delete(f"/fhir/{path}", headers=nurse.h)
+    assert r.status_code == 403
+    assert nurse.read(path)["meta"]["versionId"] == plan["meta"]["versionId"]
+
+
+def test_a_closed_plan_is_not_edited(cp_world: World) -> None:
+    w = cp_world
+    enc = w.admit("Andersson")
+    plan = w.plan_of(enc)
+    nurse = w.staff["nurse"]
+    nurse.ok(f"CarePlan/{plan['id']}/$careplan-close", reason="completed", note="Klar")
+    for op, values in (("careplan-add-activity", {"activity": [
+            {"description": "Dusch", "profession": "assistant-nurse"}]}),
+            ("careplan-note", {"text": "Sent tillägg"}),
+            ("careplan-close", {"reason": "completed"})):
+        message = nurse.refused(f"CarePlan/{plan['id']}/${op}", 422, **values)
+        assert "closed plan" in message
+    r = w.c.post("/fhir/PlanDefinition/$apply", headers={**FHIR_JSON, **nurse.h}, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "url", "valueString": "https://vardnav.se/fhir/PlanDefinition/"
+                                           "fall-prevention"},
+            {"name": "carePlan", "valueReference": {"reference": f"CarePlan/{plan['id']}"}}]})
+    assert r.status_code == 422, r.text
+
+
+def test_transfer_hands_over_and_discharge_closes_the_plan(cp_world: World) -> None:
+    w = cp_world
+    enc = w.admit("Andersson")
+    plan = w.plan_of(enc)
+    ger = w.first("Location?identifier=urn:oid:1.2.752.29.4.19|SE2321000131-SU-GER2-L")
+    r = w.c.post(f"/fhir/Encounter/{enc}/$transfer", headers=FHIR_JSON, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "ward", "valueReference": {"reference": f"Location/{ger['id']}"}},
+            {"name": "at", "valueDateTime": "2026-03-03T10:00:00+00:00"}]})
+    assert r.status_code == 200, r.text
+    moved = w.plan_of(enc)
+    unit = next(e for e in moved["extension"] if e["url"].endswith("responsible-unit"))
+    assert unit["valueReference"]["reference"] != f"Organization/{w.orgs[MED1]}"
+    assert "överlämnad" in moved["note"][-1]["text"]
+    # The receiving ward works in the same plan.
+    w.staff["ger_nurse"].ok(f"CarePlan/{plan['id']}/$careplan-note", text="Mottagen")
+    r = w.c.post(f"/fhir/Encounter/{enc}/$discharge", headers=FHIR_JSON, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "disposition", "valueCode": "home"},
+            {"name": "at", "valueDateTime": "2026-03-05T10:00:00+00:00"}]})
+    assert r.status_code == 200, r.text
+    closed = w.plan_of(enc, "completed")
+    assert closed["period"]["end"].startswith("2026-03-05")
+    r = w.c.post(f"/fhir/Encounter/{enc}/$cancel-discharge", headers=FHIR_JSON,
+                 json={"resourceType": "Parameters", "parameter": []})
+    assert r.status_code == 200, r.text
+    assert w.plan_of(enc)["id"] == plan["id"]  # open again
+
+
+def test_plans_are_found_by_category(cp_world: World) -> None:
+    w = cp_world
+    w.admit("Andersson")
+    found = w.staff["nurse"].read(f"CarePlan?category={PLAN}&status=active")
+    assert found["total"] == 1

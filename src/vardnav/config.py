@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     emergency_access_hours: float = 4
     # Send the session cookie only over HTTPS; off by default for local plain-http use.
     secure_cookies: bool = False
+    # Web pages (src/vardnav/web): offer the demo accounts, one per role, on /web/demo. Only
+    # for a demo region: it names accounts whose password is public.
+    web_demo_signin: bool = False
     # An external OpenID Connect identity provider for staff (SITHS eID in production);
     # unset means password sign-in only. The HSA-id is read from the `oidc_hsa_claim` claim.
     oidc_issuer: str | None = None

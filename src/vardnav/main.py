@@ -213,11 +213,17 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
 
     app.include_router(build_discharge_router(engine, services, lambda: app.state.discharge,
                                               context))
+    # Web pages (issue 8): server-rendered, through the same engine and access layers.
+    from vardnav.web.app import install_web, is_web, web_error
+
+    install_web(app)
     app.include_router(build_router(engine, services, max_body_bytes=settings.max_body_bytes,
                                     context_factory=context), prefix="/fhir")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if is_web(_request):
+            return web_error(_request, exc.status_code)
         if exc.status_code == 404:
             return error_response(NotFound("Nothing here; the FHIR API is under /fhir"))
         if exc.status_code == 405:

@@ -131,6 +131,10 @@ def region_bundle() -> dict[str, Any]:
             _care_unit(b, f"school-health/{code}", f"{hsa}-EH", "school-health",
                        f"Elevhälsan {name}", municipality,
                        ("school-nurse", "school-physician"), code)
+    # A discharge coordinator at Göteborg's municipality itself (not a care unit below it):
+    # the notices of coordinated discharge are owned by the municipality's Organization.
+    b.assignments.append(Assignment("K1480-coordinator", "municipality/1480",
+                                    "registered-nurse"))
     _staff(b)
     return {"resourceType": "Bundle", "type": "transaction", "entry": b.entries}
 

@@ -172,7 +172,7 @@ def add_note(plan: dict[str, Any], text: str, author: Author, now: datetime,
 
 
 def follow_up_dates(plan: dict[str, Any]) -> list[tuple[str, date]]:
-    """(what, date) for the plan's own follow-up and every open activity's."""
+    """(what, date) for the plan's own follow-up and every open, accepted activity's."""
     found: list[tuple[str, date]] = []
     own = _date(c.ext(plan, c.FOLLOW_UP))
     if own:
@@ -180,7 +180,8 @@ def follow_up_dates(plan: dict[str, Any]) -> list[tuple[str, date]]:
     for activity in plan.get("activity") or []:
         status = (activity.get("detail") or {}).get("status")
         when = _date(c.ext(activity, c.FOLLOW_UP))
-        if when and status not in c.DONE_STATUSES:
+        # A proposal is followed up once someone takes it on.
+        if when and status not in c.DONE_STATUSES and c.ext(activity, c.PROPOSED_BY) is None:
             found.append((f"activity {activity.get('id')}", when))
     return found
 

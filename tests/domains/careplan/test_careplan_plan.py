@@ -5,9 +5,12 @@ handed over at transfer, closed at discharge, and the rules on bad input."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from careplan_support import MED1, PLAN, T0, World, resources, stamp
+from fastapi.testclient import TestClient
 
 from conftest import FHIR_JSON
 from vardnav.domains.identity.organisation.region_data import REGION_HSA
@@ -197,4 +200,31 @@ def test_plans_are_found_by_category(cp_world: World) -> None:
     w = cp_world
     w.admit("Andersson")
     found = w.staff["nurse"].read(f"CarePlan?category={PLAN}&status=active")
+    assert found["total"] == 1
+
+
+def test_concurrent_starts_make_exactly_one_plan(cp_world: World) -> None:
+    w = cp_world
+    nurse = w.staff["nurse"]
+    r = w.c.post("/fhir/Encounter", headers={**FHIR_JSON, **nurse.h}, json={
+        "resourceType": "Encounter", "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                  "code": "HH"},
+        "subject": {"reference": f"Patient/{w.patients['Andersson']}"},
+        "serviceProvider": {"reference": f"Organization/{w.orgs[MED1]}"},
+        "period": {"start": T0.isoformat()}})
+    enc = r.json()["id"]
+    threads = 6
+    barrier = threading.Barrier(threads)
+
+    def start(_: int) -> int:
+        with TestClient(w.c.app, headers=nurse.h) as client:
+            barrier.wait(timeout=30)
+            return client.post(f"/fhir/Encounter/{enc}/$careplan-start", headers=FHIR_JSON,
+                               json={"resourceType": "Parameters"}).status_code
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        statuses = sorted(pool.map(start, range(threads)))
+    assert statuses == [201] + [409] * (threads - 1)
+    found = w.c.get("/fhir/CarePlan", params={"encounter": f"Encounter/{enc}"}).json()
     assert found["total"] == 1

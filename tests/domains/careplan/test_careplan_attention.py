@@ -45,6 +45,11 @@ def _record_attention_information(w: World) -> dict[str, str]:
         "code": {"text": "Penicillin"}, "recordedDate": "2026-03-02"}),
         "pollen": create({"resourceType": "AllergyIntolerance", "patient": subject,
                           "criticality": "low", "code": {"text": "Björkpollen"}}),
+        "resolved": create({
+            "resourceType": "AllergyIntolerance", "patient": subject, "criticality": "high",
+            "code": {"text": "Jod"}, "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "code": "resolved"}]}}),
         "latex": create({"resourceType": "AllergyIntolerance", "patient": subject,
                          "code": {"text": "Latex"},
                          "reaction": [{"manifestation": [{"text": "Anafylaxi"}],
@@ -79,6 +84,7 @@ def test_the_signal_lists_each_item_with_category_and_severity(cp_world: World) 
     sources = {i["source"] for i in items}
     assert refs["penicillin"] in sources and refs["latex"] in sources
     assert refs["pollen"] not in sources  # not severe: not attention information
+    assert refs["resolved"] not in sources  # no longer current
     assert refs["cancer"] in sources and refs["dnr"] in sources
     mrsa = next(i for i in items if i["category"] == "communicable-disease")
     assert mrsa["source"].startswith("Flag/") and mrsa["text"] == "MRSA-bärare"

@@ -25,6 +25,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fhirpathpy import compile as fhirpath_compile
+
 from vardnav.domains.careplan import codes as c
 from vardnav.domains.careplan.entries import Author, mark
 from vardnav.domains.discharge.case import fetch, iso, ref_id
@@ -33,8 +35,17 @@ from vardnav.fhir.storage.repository import Repository
 
 _ORDER = {s: n for n, s in enumerate(c.SEVERITIES)}
 _CATEGORY_ORDER = {k: n for n, k in enumerate(c.ATTENTION_CATEGORIES)}
-_INACTIVE = ("inactive", "resolved", "remission")
-_NOT_TRUE = ("refuted", "entered-in-error")
+# The rules as FHIRPath, so they read as the profile would state them (compiled once).
+_CURRENT = ("clinicalStatus.coding.where(code = 'inactive' or code = 'resolved' or "
+            "code = 'remission').empty() and verificationStatus.coding.where("
+            "code = 'refuted' or code = 'entered-in-error').empty()")
+_IS_CURRENT = fhirpath_compile(_CURRENT)
+_IS_SEVERE_ALLERGY = fhirpath_compile(
+    f"(criticality = 'high' or reaction.severity contains 'severe') and {_CURRENT}")
+
+
+def _true(rule: Any, resource: dict[str, Any]) -> bool:
+    return rule(resource) == [True]
 
 
 def category_coding(code: str) -> dict[str, Any]:
@@ -91,11 +102,6 @@ def _text(concept: Any) -> str:
                                         for x in concept.get("coding", [])), "")
 
 
-def _status(resource: dict[str, Any], element: str, system_codes: tuple[str, ...]) -> bool:
-    codes = {x.get("code") for x in (resource.get(element) or {}).get("coding", [])}
-    return bool(codes & set(system_codes))
-
-
 def signal(repo: Repository, patient_id: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The attention items the caller may see, most severe first, and the PDL notices."""
     repo.read("Patient", patient_id)  # 404 for an unknown patient, and logged as opened
@@ -103,11 +109,7 @@ def signal(repo: Repository, patient_id: str) -> tuple[list[dict[str, Any]], lis
     items: list[dict[str, Any]] = []
     subject = f"Patient/{patient_id}"
     for allergy in _search(repo, "AllergyIntolerance", [("patient", subject)], notices):
-        if (_status(allergy, "clinicalStatus", _INACTIVE)
-                or _status(allergy, "verificationStatus", _NOT_TRUE)):
-            continue
-        severe = any(r.get("severity") == "severe" for r in allergy.get("reaction") or [])
-        if allergy.get("criticality") != "high" and not severe:
+        if not _true(_IS_SEVERE_ALLERGY, allergy):
             continue
         items.append(_item("hypersensitivity", "high", _text(allergy.get("code")),
                            allergy, allergy.get("recordedDate") or allergy.get(
@@ -127,9 +129,7 @@ def signal(repo: Repository, patient_id: str) -> tuple[list[dict[str, Any]], lis
     categories = ",".join(f"{c.ATTENTION}|{k}" for k in c.ATTENTION_CATEGORIES)
     for condition in _search(repo, "Condition", [("patient", subject),
                                                   ("category", categories)], notices):
-        if f"Condition/{condition['id']}" in covered or _status(
-                condition, "clinicalStatus", _INACTIVE) or _status(
-                condition, "verificationStatus", _NOT_TRUE):
+        if f"Condition/{condition['id']}" in covered or not _true(_IS_CURRENT, condition):
             continue
         category = c.code_of(condition.get("category"), c.ATTENTION) or "serious-disease"
         severity = c.CONDITION_SEVERITY.get(c.code_of(condition.get("severity"), c.SNOMED)

@@ -228,3 +228,45 @@ def test_concurrent_starts_make_exactly_one_plan(cp_world: World) -> None:
     assert statuses == [201] + [409] * (threads - 1)
     found = w.c.get("/fhir/CarePlan", params={"encounter": f"Encounter/{enc}"}).json()
     assert found["total"] == 1
+
+
+def _vips(element: dict[str, object]) -> str | None:
+    for e in element.get("extension", []):  # type: ignore[attr-defined]
+        if e["url"].endswith("vips-keyword"):
+            return str(e["valueCoding"]["code"])
+    return None
+
+
+def test_nursing_entries_are_organised_by_vips_keywords(cp_world: World) -> None:
+    w = cp_world
+    plan = w.plan_of(w.admit("Andersson"))
+    path = f"CarePlan/{plan['id']}"
+    nurse, usk, doctor = w.staff["nurse"], w.staff["usk"], w.staff["doctor"]
+    nurse.ok(f"{path}/$careplan-note", text="Bor ensam, hemtjänst 2 ggr/dag",
+             vipsKeyword="nursing-history")
+    usk.ok(f"{path}/$careplan-note", text="Äter halva portioner", vipsKeyword="nutrition")
+    goal = resources(nurse.ok(f"{path}/$careplan-add-goal", goal=[_goal()]), "Goal")[0]
+    assert _vips(goal) == "goal"
+    out = usk.ok(f"{path}/$careplan-add-activity", activity=[
+        {"description": "Hjälp vid måltid", "profession": "assistant-nurse"}])
+    activity = resources(out, "CarePlan")[0]["activity"][0]
+    assert _vips(activity) == "interventions"
+    out = nurse.ok(f"{path}/$careplan-evaluate", target=activity["id"], outcome="improving",
+                   text="Äter hela portioner")
+    assert _vips(resources(out, "CarePlan")[0]["activity"][0]["progress"][-1]) == "result"
+    # A physician's entries are not VIPS-coded; a wrong keyword is refused.
+    problem = resources(doctor.ok(f"{path}/$careplan-add-problem",
+                                  problem=[{"code": "Pneumoni"}]), "Condition")[0]
+    assert _vips(problem) is None
+    assert "VIPS" in nurse.refused(f"{path}/$careplan-note", 400, text="x",
+                                   vipsKeyword="gossip")
+    notes = nurse.read(path)["note"]
+    assert [_vips(n) for n in notes] == ["nursing-history", "nutrition"]
+
+
+def test_the_operations_are_in_the_capability_statement(cp_world: World) -> None:
+    body = cp_world.c.get("/fhir/metadata").json()
+    names = {op["name"] for r in body["rest"][0]["resource"] for op in r.get("operation", [])}
+    names |= {op["name"] for op in body["rest"][0].get("operation", [])}
+    assert {"careplan-start", "careplan-add-activity", "apply", "risk-assessment",
+            "attention-signal", "careplan-worklist"} <= names

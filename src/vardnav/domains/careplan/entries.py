@@ -12,7 +12,8 @@ evaluation, a note — carries the complex extension `recorded-by`:
        {"url": "time", "valueDateTime": "…"}]}
 
 A system integration (an ADT message starting a plan) records on behalf of the ward's unit:
-unit and provider then come from the custody it acts under, and there is no profession.
+unit and provider then come from the custody it acts under, the part `system` (valueString,
+the client) replaces `staff`, and there is no profession.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Author:
     profession: str | None
     unit: str | None
     provider: str | None
+    system: bool = False  # an integration acting for a unit, not a person
 
     @property
     def nursing(self) -> bool:
@@ -60,15 +62,18 @@ def author_of(repo: Repository) -> Author:
         return Author(p.subject, person, role, p.unit, p.provider)
     behalf = repo.ctx.attributes.get(ON_BEHALF_OF)
     custody = behalf if isinstance(behalf, Custody) else Custody()
-    return Author(p.subject, None, None, custody.unit, custody.owner)
+    return Author(p.subject, None, None, custody.unit, custody.owner, system=True)
 
 
 def stamp(author: Author, at: datetime) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     if author.practitioner:
         parts.append({"url": "practitioner", "valueReference": {"reference": author.practitioner}})
-    parts.append({"url": "staff", "valueIdentifier": {"system": HSA_SYSTEM,
-                                                      "value": author.subject}})
+    if author.system:  # the integration's client, not an HSA-id
+        parts.append({"url": "system", "valueString": author.subject})
+    else:
+        parts.append({"url": "staff", "valueIdentifier": {"system": HSA_SYSTEM,
+                                                          "value": author.subject}})
     if author.profession:
         parts.append({"url": "profession", "valueCoding": profession(author.profession)})
     for name, hsa in (("unit", author.unit), ("provider", author.provider)):

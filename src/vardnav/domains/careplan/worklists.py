@@ -131,9 +131,10 @@ def build(repo: Repository, *, unit: dict[str, Any], now: datetime) -> list[Entr
         plan = plans_by_patient.get(patient)
         if plan is None or not _has_intervention(plan, risk):
             entries.append(Entry("risk-without-intervention", patient,
-                                 f"{key} {obs.get('valueInteger')} ({level}) utan åtgärd"
+                                 f"{key} {obs.get('valueInteger')} ({level}) "
+                                 f"{(obs.get('effectiveDateTime') or '')[:10]} utan åtgärd"
                                  + ("" if plan else "; ingen aktiv vårdplan"),
-                                 obs.get("effectiveDateTime"), f"Observation/{obs['id']}"))
+                                 None, f"Observation/{obs['id']}"))
     for patient in patients:
         person = people.get(patient)
         if person is None or not _aged(person, 65, today):

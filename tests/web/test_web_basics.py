@@ -64,12 +64,12 @@ def test_demo_sign_in_offers_one_user_per_role(world: World) -> None:
 def test_language_toggle_switches_the_whole_page_to_english_and_back(world: World) -> None:
     c = world.client()
     sign_in(c, world.staff["nurse"].hsa)
-    r = post_form(c, "/web/patients", "/web/lang", lang="en", next="/web/patients")
+    r = post_form(c, "/web/patients", to="/web/lang", lang="en", next="/web/patients")
     assert r.url.path == "/web/patients"
     text = text_of(r.text)
     assert "Find patient" in text and "Role: Registered nurse" in text
     assert 'lang="en"' in r.text and "Sök patient" not in text
-    r = post_form(c, "/web/patients", "/web/lang", lang="sv", next="/web/patients")
+    r = post_form(c, "/web/patients", to="/web/lang", lang="sv", next="/web/patients")
     assert "Sök patient" in text_of(r.text)
 
 

@@ -34,6 +34,8 @@ GER2 = "SE2321000131-SU-GER2"
 VC01 = "SE2321000131-VC01"
 GBG = "SE000014800000-K1480"
 REGION = "SE2321000131-E000000000001"
+PRIVATE = "SE0000PV010000-PPV01"  # Kvarnbyns Läkarhus AB, a private care provider
+PRIVATE_UNIT = f"{PRIVATE}-VC"
 
 
 def personnummer(born: date, serial: int) -> str:
@@ -113,13 +115,15 @@ def build_world(app: Any, settings: Settings, engine: Engine, services: EngineSe
     wipe_all(engine)
     load_region(engine, services, settings)
     world = World(app, settings, system)
-    for hsa in (MED1, GER2, VC01, GBG, REGION):
+    for hsa in (MED1, GER2, VC01, GBG, REGION, PRIVATE_UNIT):
         r = system.get("/fhir/Organization", params={"identifier": f"{HSA_SYSTEM}|{hsa}"})
         world.orgs[hsa] = r.json()["entry"][0]["resource"]["id"]
-    providers = {MED1: REGION, GER2: REGION, VC01: REGION, REGION: REGION, GBG: GBG}
+    providers = {MED1: REGION, GER2: REGION, VC01: REGION, REGION: REGION, GBG: GBG,
+                 PRIVATE_UNIT: PRIVATE}
     for key, unit, role in (("nurse", MED1, "registered-nurse"), ("doctor", MED1, "physician"),
                             ("ger2-doctor", GER2, "physician"),
                             ("vc-doctor", VC01, "physician"),
+                            ("private-doctor", PRIVATE_UNIT, "physician"),
                             ("coordinator", GBG, "registered-nurse"),
                             ("reviewer", REGION, "log-reviewer")):
         hsa, practitioner = _staff(system, unit, role)
@@ -177,11 +181,10 @@ def sign_in(c: TestClient, username: str, unit_label: str | None = None,
     return r
 
 
-def post_form(c: TestClient, page: str, action: str | None = None,
-              **fields: str) -> Response:
-    """GET `page`, take its CSRF token, POST `fields` to `action` (default: the page)."""
+def post_form(c: TestClient, page: str, to: str | None = None, **fields: str) -> Response:
+    """GET `page`, take its CSRF token, POST `fields` to `to` (default: the page)."""
     token = csrf_of(c.get(page).text)
-    return c.post(action or page, data={"csrf": token, **fields})
+    return c.post(to or page, data={"csrf": token, **fields})
 
 
 def text_of(html: str) -> str:

@@ -349,6 +349,12 @@ ENGLISH: dict[str, str] = {
     "Registrerade": "Recorded",
     "Ändrade": "Changed",
     "Tog bort": "Deleted",
+    "Åtgärd": "Operation",
+    "Ange tid som ÅÅÅÅ-MM-DD TT:MM.": "Enter the time as YYYY-MM-DD HH:MM.",
+    "Inskrivningstiden kan inte ligga i framtiden.": "The admission time cannot be in the "
+                                                     "future.",
+    "Inskriven (valfritt, annars nu)": "Admitted at (optional, else now)",
+    "Patienten eller en vårdnadshavare": "The patient or a guardian",
     "Egen registrerad vårdrelation": "Asserted care relationship",
     "Samma efternamn och adress": "Same family name and address",
     "Egen journal": "Own record",

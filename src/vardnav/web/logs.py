@@ -11,7 +11,7 @@ from vardnav.web.site import Page
 
 INTERACTIONS = {"read": "Läste", "vread": "Läste", "search": "Sökte", "include": "Läste",
                 "history": "Läste historik", "create": "Registrerade", "update": "Ändrade",
-                "patch": "Ändrade", "delete": "Tog bort"}
+                "patch": "Ändrade", "delete": "Tog bort", "operation": "Åtgärd"}
 RULES = {"asserted-relationship": "Egen registrerad vårdrelation",
          "emergency": "Nödåtkomst", "same-name-address": "Samma efternamn och adress",
          "own-record": "Egen journal", "protected-identity": "Skyddad identitet",
@@ -64,6 +64,9 @@ def extract(fhir: Fhir, patient_id: str, since: str | None,
                                       or {}).get("value", ""),
                      "user": person.get("display") or (person.get("identifier") or {}
                                                        ).get("value", ""),
+                     # A resident's own access (or a guardian's) is named as such.
+                     "resident": "who" in person and "identifier" not in person
+                     and person.get("display", "").startswith("the patient"),
                      "what": INTERACTIONS.get(interaction, interaction),
                      "type": detail or "", "emergency": emergency,
                      "outcome": e.get("outcome", "0")})

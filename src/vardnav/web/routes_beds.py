@@ -164,6 +164,16 @@ def build_beds_router() -> APIRouter:
                 expected = _expected(form["expected"])
             except ValueError:
                 p.errors["expected"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        admitted = None
+        if form.get("admitted"):
+            try:
+                admitted = datetime.strptime(form["admitted"], "%Y-%m-%dT%H:%M").replace(
+                    tzinfo=views.SWEDEN)
+            except ValueError:
+                p.errors["admitted"] = p.t("Ange tid som ÅÅÅÅ-MM-DD TT:MM.")
+            else:
+                if admitted > datetime.now(views.SWEDEN):
+                    p.errors["admitted"] = p.t("Inskrivningstiden kan inte ligga i framtiden.")
         if p.errors:
             return None
 
@@ -176,6 +186,8 @@ def build_beds_router() -> APIRouter:
                 params.append(param("nurse", nurse))
             if expected:
                 params.append(param("expectedDischarge", expected))
+            if admitted:
+                params.append(param("at", admitted.isoformat()))
             f.operation(f"Patient/{found[0]['id']}/$admit", params)
             return str(found[0]["id"])
 

@@ -48,6 +48,7 @@ def inbox(fhir: Fhir, now: datetime) -> dict[str, Any]:
         patient = notices.included.get((n.get("for") or {}).get("reference", "")) or {}
         deadline = views.moment((n.get("restriction") or {}).get("period", {}).get("end"))
         business = views.code_of(n.get("businessStatus"), c.STATUS) or ""
+        sent = views.moment(n.get("authoredOn"))
         msgs = []
         ready = sip = None
         for m in by_notice.get(n["id"], []):
@@ -71,12 +72,19 @@ def inbox(fhir: Fhir, now: datetime) -> dict[str, Any]:
             "status": STATUS_TEXT.get(business, business), "business": business,
             "sent": views.when(n.get("authoredOn")),
             "deadline": views.when(deadline.isoformat()) if deadline else "",
-            # Past its deadline and still not acknowledged by this unit: shown in red.
-            "overdue": bool(deadline and deadline < now and business == c.N_SENT),
+            # Sent after its deadline, or past it and still not acknowledged: shown in red.
+            "overdue": bool(deadline and ((sent is not None and sent > deadline)
+                                          or (deadline < now and business == c.N_SENT))),
             "pending": pending, "ready": ready, "sip": sip, "messages": msgs})
     rows.sort(key=lambda r: (not r["pending"], not r["overdue"], r["deadline"]))
     return {"unit": unit.get("name", ""), "notices": rows,
             "primary_care": any(views.code_of(t) == "primary-care" for t in unit.get("type", []))}
+
+
+def now(p: Page) -> datetime:
+    """The discharge process's clock (the workflow's, which deadlines are computed by)."""
+    workflow = getattr(p.request.app.state, "discharge", None)
+    return workflow.clock() if workflow is not None else datetime.now(UTC)
 
 
 def build_inbox_router() -> APIRouter:
@@ -84,7 +92,7 @@ def build_inbox_router() -> APIRouter:
 
     @page(kinds=STAFF)
     async def inbox_page(p: Page) -> Response:
-        data = await p.run(lambda f: inbox(f, datetime.now(UTC)))
+        data = await p.run(lambda f: inbox(f, now(p)))
         return p.render("web/inbox.html", p.t("Samordnad utskrivning"), box=data,
                         flash=take_flash(p), form={})
 
@@ -119,7 +127,7 @@ def build_inbox_router() -> APIRouter:
                 at = datetime.strptime(form.get("meeting", ""), "%Y-%m-%dT%H:%M")
             except ValueError:
                 p.errors["meeting"] = p.t("Ange mötestid som ÅÅÅÅ-MM-DD TT:MM.")
-                data = await p.run(lambda f: inbox(f, datetime.now(UTC)))
+                data = await p.run(lambda f: inbox(f, now(p)))
                 return p.render("web/inbox.html", p.t("Samordnad utskrivning"), 400,
                                 box=data, flash=None, form={**form, "encounter": encounter_id})
             op = "$discharge-sip-call"

@@ -70,8 +70,7 @@ class Page:
         response = render(template, status, title=title, csrf=token, who=self.who,
                           where=where, lang=self.lang, t=self.t, errors=self.errors,
                           path=self.request.url.path, query=self.request.url.query,
-                          fragment=self.request.headers.get("hx-request") == "true",
-                          **context)
+                          emergency_hours=self.settings.emergency_access_hours, **context)
         write_session(response, self.settings, self.session)
         return response
 

@@ -37,6 +37,8 @@ def record(repo: Repository, *, patient_id: str, response: Any, author: Author,
     if not (isinstance(response, dict)
             and response.get("resourceType") == "QuestionnaireResponse"):
         raise BadRequest("Parameter 'response' must be a QuestionnaireResponse resource")
+    # Structure first (the engine's validator, a 400 naming the element), then the answers.
+    repo.s.validator.validate(response)
     if fetch(repo, "Patient", patient_id) is None:
         raise NotFound(f"Patient/{patient_id} is not known")
     subject = ref_id(response.get("subject"), "Patient")

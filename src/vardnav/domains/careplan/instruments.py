@@ -123,10 +123,17 @@ def flatten(items: Any) -> dict[str, list[Any]]:
             raise BusinessRuleViolation("Every QuestionnaireResponse item needs a linkId")
         if item["linkId"] in found:
             raise BusinessRuleViolation(f"Item '{item['linkId']}' is answered twice")
-        found[item["linkId"]] = list(item.get("answer") or [])
-        for sub in (*(item.get("item") or []),
-                    *(i for a in item.get("answer") or [] for i in a.get("item") or [])):
-            found.update(flatten([sub]))
+        answers = item.get("answer") or []
+        children = item.get("item") or []
+        if not isinstance(answers, list) or not isinstance(children, list):
+            raise BusinessRuleViolation(f"Item '{item['linkId']}': answer and item are lists")
+        found[item["linkId"]] = list(answers)
+        nested = [i for a in answers if isinstance(a, dict) for i in a.get("item") or []]
+        for sub in (*children, *nested):
+            for link, given in flatten([sub]).items():
+                if link in found:
+                    raise BusinessRuleViolation(f"Item '{link}' is answered twice")
+                found[link] = given
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,17 +110,23 @@ def page(*, kinds: tuple[str, ...] = ("staff", "resident")) -> Callable[[Handler
             if p.who.kind not in kinds:
                 return p.message(403, p.t("Ingen behörighet"),
                                  p.t("Sidan är inte till för din roll."))
+            started = time.perf_counter()
             try:
-                return await handler(p, **request.path_params)
+                response = await handler(p, **request.path_params)
             except VardnavError as exc:
-                return error_page(p, exc)
+                response = error_page(p, exc)
             except (IntegrityError, OperationalError):
-                return p.message(409, p.t("Försök igen"),
-                                 p.t("Databasen var upptagen. Försök igen."))
+                response = p.message(409, p.t("Försök igen"),
+                                     p.t("Databasen var upptagen. Försök igen."))
             except Exception:  # the person sees a page; the log keeps the details
                 log.exception("web page %s failed", request.url.path)
-                return p.message(500, p.t("Något gick fel"),
-                                 p.t("Sidan kunde inte visas. Felet är loggat."))
+                response = p.message(500, p.t("Något gick fel"),
+                                     p.t("Sidan kunde inte visas. Felet är loggat."))
+            # The server's time for the page (queries, access checks, log, rendering), for
+            # the browser's developer tools and bench/web_pages.py.
+            elapsed = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = f"page;dur={elapsed:.1f}"
+            return response
 
         return run
 

@@ -41,6 +41,15 @@ hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
+
+
+def examples(n: int) -> int:
+    """Examples for a property test that touches the database: all `n` on the default
+    (SQLite) run, which explores; a quarter on the PostgreSQL repeat in CI, which checks that
+    the same kinds of request behave alike on the other database (and keeps CI short)."""
+    return max(10, n // 4) if os.environ.get("VARDNAV_TEST_DATABASE_URL") else n
+
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TESTPERSONNUMMER = SHARED_DATA / "skatteverket-testpersonnummer.txt"

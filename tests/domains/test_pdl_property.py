@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, Table, func, select, update
 
-from conftest import FHIR_JSON, TESTPERSONNUMMER, bearer, mint_token, wipe
+from conftest import FHIR_JSON, TESTPERSONNUMMER, bearer, examples, mint_token, wipe
 from vardnav.config import Settings
 from vardnav.domains.access.pdl_tables import block_lift, care_relationship, emergency
 from vardnav.domains.access.profiles import CARE_PROVIDER_TAG, CARE_UNIT_TAG, CONSENT_CATEGORY
@@ -938,7 +938,7 @@ class Checker:
 
 # -- the property ----------------------------------------------------------------------------
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(staff=STAFF, insider=INSIDER, n_patients=st.integers(2, 3), ties=TIES,

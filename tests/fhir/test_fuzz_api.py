@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from conftest import FHIR_JSON, observation, patient
+from conftest import FHIR_JSON, examples, observation, patient
 from vardnav.fhir.storage.tables import resource_version
 
 # Random locally (to keep finding bugs); CI loads the derandomized profile (tests/conftest.py).
-FUZZ = settings(max_examples=300, deadline=None,
+FUZZ = settings(max_examples=examples(300), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -429,7 +429,7 @@ def test_random_requests_never_500(client: TestClient, engine: Engine,
     send(client, engine, *req)
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(200))
 @given(rtype=st.sampled_from(["Patient", "Observation", "Patient", "Observation", "Foo", ""]),
        pairs=st.lists(search_pair(), min_size=1, max_size=8),
        via_post=st.booleans(), strict=st.booleans())
@@ -449,7 +449,7 @@ def test_random_searches_never_500(client: TestClient, engine: Engine, rtype: st
             assert r.json()["type"] == "searchset"
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(200))
 @given(res=fhirish_resource(), how=st.sampled_from(["POST", "PUT", "conditional", "validate"]),
        hdrs=headers())
 def test_random_resources_never_500(client: TestClient, engine: Engine, res: dict[str, Any],
@@ -471,7 +471,7 @@ def test_random_resources_never_500(client: TestClient, engine: Engine, res: dic
         send(client, engine, "POST", f"/fhir/{rtype}/$validate", hdrs, content)
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=examples(150))
 @given(b=bundle(), prefer=st.sampled_from([None, "return=minimal", "return=OperationOutcome"]))
 def test_random_bundles_never_500(client: TestClient, engine: Engine, b: dict[str, Any],
                                   prefer: str | None) -> None:
@@ -490,7 +490,7 @@ def test_random_bundles_never_500(client: TestClient, engine: Engine, b: dict[st
             assert not entry["response"]["status"].startswith("5"), entry
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=examples(100))
 @given(patch=json_patch(), if_match=st.sampled_from([None, None, None, 'W/"1"', "*", "x"]))
 def test_random_patches_never_500(client: TestClient, engine: Engine, patch: list[Any],
                                   if_match: str | None) -> None:
@@ -519,7 +519,7 @@ def test_schemathesis_openapi_no_server_error(client: TestClient, engine: Engine
                   for fixed in (None, {"resource_type": "Patient"},
                                 {"resource_type": "Observation"})]
 
-    @settings(FUZZ, max_examples=150)
+    @settings(FUZZ, max_examples=examples(150))
     @given(case=st.one_of(strategies))
     def run(case: Any) -> None:
         case.call_and_validate(checks=[not_a_server_error])

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from conftest import patient, wipe
+from conftest import examples, patient, wipe
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.adt.bed_board import bed_board
 from vardnav.domains.adt.bed_status import BedStatusGuard
@@ -202,7 +202,7 @@ steps = st.lists(st.tuples(st.sampled_from(WEIGHTED), st.integers(0, PATIENTS - 
                            st.integers(0, 5)), min_size=10, max_size=40)
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=examples(50), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(sequence=steps)
 def test_random_step_sequences_keep_the_rules(engine: Engine, pdl_services: EngineServices,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from careplan_support import (
     FHIR_JSON,
     MED1,
+    RECORDED_BY,
     World,
     norton_response,
     resources,
@@ -62,6 +63,22 @@ def test_norton_at_risk_is_stored_and_proposes_pressure_ulcer_prevention(
                  carePlan={"reference": f"CarePlan/{plan['id']}"})
     assert r.status_code == 200, r.text
     assert len(r.json()["activity"]) == 6  # the accepted one and the template's five
+
+
+def test_who_assessed_is_the_server_s_word_not_the_client_s(cp_world: World) -> None:
+    w = cp_world
+    w.admit("Andersson")
+    forged = norton_response(25)
+    forged["extension"] = [{"url": RECORDED_BY, "extension": [
+        {"url": "profession", "valueCoding": {"code": "physician"}},
+        {"url": "unit", "valueIdentifier": {"value": "SE-somewhere-else"}}]}]
+    forged["author"] = {"reference": "Practitioner/someone-else"}
+    out = w.staff["usk"].ok(f"Patient/{w.patients['Andersson']}/$risk-assessment", 201,
+                            response=forged)
+    qr = resources(out, "QuestionnaireResponse")[0]
+    assert [e["url"] for e in qr["extension"]] == [RECORDED_BY]
+    assert stamp(qr)["profession"] == "assistant-nurse" and stamp(qr)["unit"] == MED1
+    assert qr["author"] == {"reference": w.staff["usk"].practitioner}
 
 
 def test_no_risk_proposes_nothing(cp_world: World) -> None:

@@ -5,7 +5,8 @@ or roll back together (a failed write raises before it is recorded, and its tran
 takes back whatever it had logged). Reads on PostgreSQL run in autocommit, so their row
 commits at once — by default as an asynchronous commit (`synchronous_commit = off`): the
 row is committed and visible before the answer leaves, but the server flushes it to disk
-within a fraction of a second instead of making every read wait for a disk flush. Only a
+within a fraction of a second instead of making every read wait for a disk flush; the rows
+of concurrent reads are written together (read_log_batches.py). Only a
 crash of the database server itself in that window loses read entries (never a write's:
 those commit with the write). `VARDNAV_AUDIT_SYNCHRONOUS_READS=true` makes reads wait.
 Rows are stored unsealed; the sealer chains them (audit_chain.py).
@@ -15,16 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
-from sqlalchemy import Connection, Float, String, Text, bindparam, func, insert, select, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 
 from vardnav.db.engine import PREPARED
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, audit_row
 from vardnav.domains.access.models import audit_log, audit_log_patient
+from vardnav.domains.access.read_log_batches import ReadLogBatches
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 
 
@@ -35,14 +35,18 @@ class DatabaseAuditSink:
                  synchronous_reads: bool = False) -> None:
         self.clock = clock
         self.synchronous_reads = synchronous_reads
+        self.read_batches = ReadLogBatches()
 
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         row = audit_row(ctx, event, self.clock())
         reading = not conn.info.get("write")
         if conn.dialect.name == "sqlite" and reading:
             _store_beside_sqlite_read(conn, row)
-        elif conn.dialect.name == "postgresql" and reading and not self.synchronous_reads:
-            _store_asynchronously(conn, row)
+        elif (conn.dialect.name == "postgresql" and reading and not self.synchronous_reads
+              and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"):
+            # Only outside a transaction: the batch may carry other requests' rows, which
+            # must not depend on this request's transaction.
+            self.read_batches.store(conn, row)
         else:
             store(conn, row)
 
@@ -61,38 +65,6 @@ def store(conn: Connection, row: AuditRow) -> int:
     if row.patients:
         conn.execute(_INSERT_PATIENTS, [{"patient": pid, "seq": seq} for pid in row.patients])
     return seq
-
-
-def _store_asynchronously(conn: Connection, row: AuditRow) -> None:
-    # One statement, so one implicit transaction on the autocommit connection: set_config
-    # with is_local=true covers exactly that transaction's commit (a SET LOCAL), and the
-    # row and its patient index go in together.
-    conn.execute(_ASYNC_INSERT, {"b_recorded": row.recorded, "b_event": row.event,
-                                 "b_patients": list(row.patients),
-                                 **{f"b_{k}": row.columns.get(k) for k in _ROW_COLUMNS}})
-
-
-_ROW_COLUMNS = ("user_id", "kind", "unit", "provider", "purpose", "care_relationship",
-                "interaction", "resource_type", "outcome")
-
-
-def _async_insert() -> Any:
-    settings = select(func.set_config("synchronous_commit", "off", true()).label("v")).cte(
-        "local_settings")
-    values = [bindparam("b_recorded", type_=Float), bindparam("b_event", type_=Text),
-              *(bindparam(f"b_{k}", type_=audit_log.c[k].type) for k in _ROW_COLUMNS)]
-    new_row = (insert(audit_log)
-               .from_select(["recorded", "event", *_ROW_COLUMNS],
-                            select(*values).select_from(settings))
-               .returning(audit_log.c.seq).cte("new_row"))
-    patients = func.unnest(bindparam("b_patients", type_=ARRAY(String))).table_valued(
-        "patient").render_derived(name="patients")
-    return insert(audit_log_patient).from_select(
-        ["patient", "seq"], select(patients.c.patient, new_row.c.seq).select_from(
-            new_row).join(patients, true())).execution_options(**PREPARED)
-
-
-_ASYNC_INSERT = _async_insert()
 
 
 def _store_beside_sqlite_read(conn: Connection, row: AuditRow) -> None:

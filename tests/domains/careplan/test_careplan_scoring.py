@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from careplan_support import NORTON_CODES, NORTON_ITEMS, norton_points
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vardnav.domains.careplan.instruments import (
@@ -141,6 +141,7 @@ def _option_codes(key: str) -> dict[str, list[str]]:
             for i in questionnaire(key)["item"] if i["type"] == "choice"}
 
 
+@settings(deadline=None)  # pure, but a loaded CI machine is slow
 @given(st.data())
 def test_every_norton_answer_set_scores_within_7_to_28(data: st.DataObject) -> None:
     chosen = {link: [data.draw(st.sampled_from(codes))]
@@ -150,6 +151,7 @@ def test_every_norton_answer_set_scores_within_7_to_28(data: st.DataObject) -> N
     assert result.level.at_risk is (result.total <= 20)
 
 
+@settings(deadline=None)  # pure, but a loaded CI machine is slow
 @given(st.data())
 def test_every_downton_answer_set_scores_within_0_to_11(data: st.DataObject) -> None:
     chosen: dict[str, list[str]] = {}
@@ -170,6 +172,7 @@ def test_every_downton_answer_set_scores_within_0_to_11(data: st.DataObject) -> 
     assert result.total == expected
 
 
+@settings(deadline=None)  # pure, but a loaded CI machine is slow
 @given(st.data())
 def test_every_mna_sf_answer_set_scores_within_0_to_14(data: st.DataObject) -> None:
     codes = _option_codes("mna-sf")

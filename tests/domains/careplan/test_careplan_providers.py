@@ -36,10 +36,12 @@ def test_hospital_ward_and_municipal_home_care_work_in_one_plan(cp_world: World)
     w.consent("Andersson", OCKERO)  # Öckerö may read other providers' data
     w.consent("Andersson", REGION_HSA)  # and the region Öckerö's
     assert home.sees(path)
-    # Every profession contributes.
+    # Every profession contributes (one after the other: the clock moves a minute each time).
+    w.clock.move(minutes=1)
     problem = resources(w.staff["doctor"].ok(f"{path}/$careplan-add-problem", problem=[
         {"code": {"system": "http://hl7.org/fhir/sid/icd-10", "code": "I63.9",
                   "display": "Cerebral infarkt"}}]), "Condition")[0]
+    w.clock.move(minutes=1)
     goal = resources(w.staff["nurse"].ok(f"{path}/$careplan-add-goal", goal=[{
         "description": "Klarar förflyttning säng–stol själv", "measure": "Förflyttning",
         "target": ("Boolean", True), "dueDate": date(2026, 3, 20),
@@ -48,14 +50,17 @@ def test_hospital_ward_and_municipal_home_care_work_in_one_plan(cp_world: World)
             ("physio", "Förflyttningsträning", "physiotherapist"),
             ("dietitian", "Proteinberikad kost", "dietitian"),
             ("usk", "Stöd vid måltider", "assistant-nurse")):
+        w.clock.move(minutes=1)
         w.staff[who].ok(f"{path}/$careplan-add-activity", activity=[{
             "description": text, "profession": profession,
             "goal": {"reference": f"Goal/{goal['id']}"}}])
     # The municipal nurse plans the home care after discharge and sets her own goal.
+    w.clock.move(minutes=1)
     home_goal = resources(home.ok(f"{path}/$careplan-add-goal", goal=[{
         "description": "Trycksårsfri hud hemma", "measure": "Antal trycksår",
         "target": ("Quantity", {"value": 0, "unit": "st"}),
         "dueDate": date(2026, 4, 1)}]), "Goal")[0]
+    w.clock.move(minutes=1)
     out = home.ok(f"{path}/$careplan-add-activity", activity=[{
         "description": "Hemsjukvård: hudinspektion vid varje besök",
         "profession": "registered-nurse", "schedule": "Måndag, onsdag, fredag",
@@ -76,6 +81,7 @@ def test_hospital_ward_and_municipal_home_care_work_in_one_plan(cp_world: World)
     # Each side reads the other's entries (consent both ways) and evaluates them.
     assert w.staff["nurse"].sees(f"Goal/{home_goal['id']}")
     assert home.sees(f"Goal/{goal['id']}") and home.sees(f"Condition/{problem['id']}")
+    w.clock.move(minutes=1)
     evaluation = resources(home.ok(f"{path}/$careplan-evaluate", target=f"Goal/{goal['id']}",
                                    outcome="improving", text="Förflyttar sig med stöd"),
                            "Goal")[0]
@@ -83,6 +89,15 @@ def test_hospital_ward_and_municipal_home_care_work_in_one_plan(cp_world: World)
     # The plan's history shows who did what, version by version.
     history = w.staff["nurse"].read(f"{path}/_history")
     assert history["total"] == 9
+    timeline = _timeline(w.staff["nurse"].read(f"{path}/$careplan-timeline"))
+    assert [(e["kind"], e.get("profession"), e.get("provider")) for e in timeline] == [
+        ("plan", None, REGION_HSA), ("problem", "physician", REGION_HSA),
+        ("goal", "registered-nurse", REGION_HSA),
+        ("activity", "physiotherapist", REGION_HSA), ("activity", "dietitian", REGION_HSA),
+        ("activity", "assistant-nurse", REGION_HSA), ("goal", "registered-nurse", OCKERO),
+        ("activity", "registered-nurse", OCKERO),
+        ("goal-progress", "registered-nurse", OCKERO)]
+    assert timeline[-1]["text"] == "Förflyttar sig med stöd"
     # The patient withdraws the region's consent: the ward no longer sees Öckerö's goal,
     # though it still works in its own plan.
     consents = w.c.get("/fhir/Consent", params={
@@ -95,6 +110,13 @@ def test_hospital_ward_and_municipal_home_care_work_in_one_plan(cp_world: World)
             headers={"content-type": "application/fhir+json"})
     assert not w.staff["nurse"].sees(f"Goal/{home_goal['id']}")
     assert w.staff["nurse"].sees(path)
+    kinds = [e["kind"] for e in _timeline(w.staff["nurse"].read(f"{path}/$careplan-timeline"))]
+    assert kinds.count("goal") == 1  # Öckerö's goal is no longer the ward's to read
+
+
+def _timeline(body: dict[str, object]) -> list[dict[str, str]]:
+    return [{x["name"]: next(v for k, v in x.items() if k.startswith("value"))
+             for x in p["part"]} for p in body["parameter"]]  # type: ignore[attr-defined,index]
 
 
 def test_a_municipality_without_option_3_cannot_write_in_the_plan(cp_world: World) -> None:

@@ -4,9 +4,10 @@ Bodies are Parameters; several problems, goals or activities in one call are rep
 
 Encounter/{id}/$careplan-start; CarePlan/{id}/$careplan-add-problem, $careplan-add-goal,
 $careplan-add-activity, $careplan-update-activity, $careplan-update-goal, $careplan-evaluate,
-$careplan-note, $careplan-close; PlanDefinition/[{id}/]$apply; Patient/{id}/$risk-assessment,
-$attention-signal, $attention-mark; [Organization/{id}/]$careplan-worklist;
-$careplan-install-templates. See docs/careplan.md for examples.
+$careplan-note, $careplan-close, $careplan-timeline (GET); PlanDefinition/[{id}/]$apply;
+Patient/{id}/$risk-assessment, $attention-signal, $attention-mark;
+[Organization/{id}/]$careplan-worklist; $careplan-install-templates.
+See docs/careplan.md for examples.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from vardnav.domains.careplan import timeline
 from vardnav.domains.careplan.activities import ActivityInput
 from vardnav.domains.careplan.goals import GoalInput
 from vardnav.domains.careplan.params import Params
@@ -162,6 +164,10 @@ def careplan_operations(service: CarePlanService) -> list[Operation]:
         return FhirResponse(200, s.worklist(repo, unit=fid or p.text("unit"),
                                             only=p.code("list")))
 
+    def timeline_op(repo: Repository, req: FhirRequest, _t: str | None, fid: str | None,
+                    ) -> FhirResponse:
+        return FhirResponse(200, timeline.as_parameters(timeline.build(repo, fid or "")))
+
     def install(repo: Repository, req: FhirRequest, _t: str | None, _f: str | None,
                 ) -> FhirResponse:
         return bundle({"installed": s.install_templates(repo)})
@@ -245,6 +251,11 @@ def careplan_operations(service: CarePlanService) -> list[Operation]:
         [("unit", text, 0, "1", "Organization id or HSA-id (default: the caller's unit)"),
          ("list", code, 0, "1", "Only this list")], out="Parameters", affects_state=False,
         system=True), worklist, None, ("GET", "POST")))
+    ops.append(Operation("careplan-timeline", definition(
+        "careplan-timeline", ["CarePlan"],
+        "The plan's history as one readable list: every entry with when, who, profession, "
+        "unit, provider and VIPS keyword, oldest first", [], out="Parameters",
+        affects_state=False), timeline_op, ("CarePlan",), ("GET",)))
     ops.append(Operation("careplan-install-templates", definition(
         "careplan-install-templates", [],
         "Store the vendored care plan templates and assessment Questionnaires (idempotent)",

@@ -41,6 +41,22 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 class Site:
     url: str
     world: World
+    second: str  # Patient id of a patient already admitted (their care plan started)
+
+
+def admitted_second_patient(world: World, system: TestClient) -> str:
+    """Another patient, admitted to the last bed of Medicinavdelning 1 by the ward's nurse."""
+    created = world.as_staff("nurse", "POST", "Patient", {
+        "resourceType": "Patient", "birthDate": "1938-05-06", "gender": "male",
+        "name": [{"family": "Testsson", "given": ["Karl"]}]})
+    name = "Medicinavdelning 1, sal 4, säng 2"
+    found = system.get("/fhir/Location", params={"name": name, "_count": "50"}).json()
+    bed_id = next(e["resource"]["id"] for e in found["entry"] if e["resource"]["name"] == name)
+    world.as_staff("nurse", "POST", f"Patient/{created['id']}/$admit", {
+        "resourceType": "Parameters", "parameter": [
+            {"name": "bed", "valueString": bed_id},
+            {"name": "attending", "valueString": world.staff["doctor"].practitioner}]})
+    return str(created["id"])
 
 
 def _free_port() -> int:
@@ -63,6 +79,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     app = create_app(settings, services=services, engine=engine)
     with TestClient(app, headers=bearer(mint_token(settings))) as system:
         world = build_world(app, settings, engine, services, system)
+        second = admitted_second_patient(world, system)
     engine.dispose()
     env = {**os.environ, "VARDNAV_DATABASE_URL": url, "VARDNAV_BASE_URL": f"{base}/fhir",
            "VARDNAV_ISSUER": base, "VARDNAV_KEY_DIR": str(keys),
@@ -83,7 +100,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 time.sleep(0.1)
         else:
             pytest.fail((tmp / "server.log").read_text(errors="replace"))
-        yield Site(base, world)
+        yield Site(base, world, second)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -233,3 +250,29 @@ def test_readable_at_200_percent_zoom_and_keyboard_usable(browser: object, site:
     assert page.evaluate("document.activeElement.className") == "skip"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
+
+
+def test_apply_a_care_plan_template_and_assess_a_risk(browser: object, site: Site) -> None:
+    page = new_page(browser, site)
+    sign_in(page, site.world.staff["nurse"].hsa)
+    page.goto(f"/web/patients/{site.second}/careplan")
+    page.get_by_label("Mall").select_option(label="Fallprevention")
+    page.get_by_role("button", name="Tillämpa", exact=True).click()
+    page.get_by_text("Mallen är tillämpad.").wait_for()
+    assert page.locator("#activities tbody tr").count() >= 3
+    shot(page, "09-care-plan")
+
+    # Downton: the score appears as the questions are answered (htmx), before saving.
+    page.get_by_role("link", name="Downton (fallrisk)").click()
+    page.check("#previous-falls-yes")
+    page.locator("#total", has_text="1").wait_for()
+    page.check("#medications-diuretics")
+    page.check("#medications-sedatives")
+    page.locator("#total", has_text="3").wait_for()
+    for answer in ("#sensory-deficits-vision", "#mental-state-oriented", "#gait-normal"):
+        page.check(answer)
+    page.locator("#score", has_text="Hög fallrisk").wait_for()
+    assert page.locator("#total").inner_text() == "4"
+    shot(page, "10-risk-assessment")
+    page.get_by_role("button", name="Spara bedömningen").click()
+    page.get_by_text("Riskbedömningen är sparad.").wait_for()

@@ -18,6 +18,7 @@ STATIC = Path(__file__).parent / "static"
 def install_web(app: FastAPI) -> None:
     """Mount the pages on `app` (after app.state.settings/engine/services are set)."""
     from vardnav.web.routes_beds import build_beds_router
+    from vardnav.web.routes_careplan import build_careplan_router
     from vardnav.web.routes_home import build_home_router
     from vardnav.web.routes_inbox import build_inbox_router
     from vardnav.web.routes_patients import build_patients_router
@@ -29,7 +30,8 @@ def install_web(app: FastAPI) -> None:
     set_global("demo_signin", settings.web_demo_signin)
     app.mount(f"{WEB}/static", StaticFiles(directory=STATIC), name="web-static")
     for router in (build_home_router(), build_patients_router(), build_beds_router(),
-                   build_inbox_router(), build_resident_router(), build_review_router()):
+                   build_inbox_router(), build_resident_router(), build_review_router(),
+                   build_careplan_router()):
         app.include_router(router)
 
 

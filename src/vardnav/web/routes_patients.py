@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from vardnav.domains.access.profiles import CONSENT_CATEGORY
 from vardnav.errors import VardnavError
+from vardnav.fhir.operations.registry import OPERATIONS
 from vardnav.web import views
 from vardnav.web.gateway import Fhir, param
 from vardnav.web.site import WEB, Page, checked_form, explain, flash, page, redirect, take_flash
@@ -82,15 +83,22 @@ def overview(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
         notices.extend(found.notices)
         return found.matches
 
-    allergies = search("AllergyIntolerance", ("_count", "50"))
-    flags = search("Flag", ("status", "active"), ("_count", "50"))
-    attention = [{"text": views.concept(a.get("code")), "kind": "Överkänslighet",
-                  "severity": a.get("criticality") or "", "reactions": ", ".join(
-                      views.concept(m) for r in a.get("reaction", [])
-                      for m in r.get("manifestation", []))} for a in allergies]
-    attention += [{"text": views.concept(f.get("code")), "kind": views.concept(
-        (f.get("category") or [{}])[0]) or "Uppmärksamhet", "severity": "", "reactions": ""}
-        for f in flags]
+    if "attention-signal" in OPERATIONS:
+        # Issue 7's attention signal: the rules for what is shown live in one place.
+        from vardnav.web.routes_careplan import attention as attention_signal
+
+        attention, signal_notices = attention_signal(fhir, patient_id)
+        notices.extend(signal_notices)
+    else:
+        allergies = search("AllergyIntolerance", ("_count", "50"))
+        flags = search("Flag", ("status", "active"), ("_count", "50"))
+        attention = [{"text": views.concept(a.get("code")), "kind": "Överkänslighet",
+                      "severity": a.get("criticality") or "", "reactions": ", ".join(
+                          views.concept(m) for r in a.get("reaction", [])
+                          for m in r.get("manifestation", []))} for a in allergies]
+        attention += [{"text": views.concept(f.get("code")), "kind": views.concept(
+            (f.get("category") or [{}])[0]) or "Uppmärksamhet", "severity": "",
+            "reactions": ""} for f in flags]
     problems = [{"text": views.concept(c.get("code")),
                  "status": views.concept(c.get("clinicalStatus")),
                  "since": views.when(c.get("onsetDateTime") or c.get("recordedDate"),
@@ -112,7 +120,13 @@ def overview(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
                    "start": views.when((e.get("period") or {}).get("start")),
                    "end": views.when((e.get("period") or {}).get("end"))}
                   for e in search("Encounter", ("_count", "15"), ("_sort", "-date"))]
+    careplan = scores = None
+    if "careplan-start" in OPERATIONS:
+        from vardnav.web.routes_careplan import plan_view, risk_scores
+
+        careplan, scores = plan_view(fhir, patient_id), risk_scores(fhir, patient_id)
     return {"patient": patient, "id": patient_id, "name": views.name(patient),
+            "careplan": careplan, "scores": scores,
             "number": views.identity_number(patient), "age": views.age(patient),
             "gender": patient.get("gender", ""), "attention": attention,
             "stay": _stay(fhir, patient_id), "problems": problems, "results": results,

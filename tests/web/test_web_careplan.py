@@ -1,0 +1,88 @@
+"""Care plan pages: the plan started at admission, a template applied, interventions and goals
+added per profession, and a Senior alert risk assessment whose score appears as you answer."""
+
+from __future__ import annotations
+
+import re
+
+from test_web_ward import admit, ward_of
+from web_support import World, csrf_of, post_form, sign_in, text_of
+
+pytest_plugins = ("web_fixtures",)
+NORTON_WORST = {"mental-status": "stuporous", "physical-activity": "bed-bound",
+                "mobility": "immobile", "food-intake": "none", "fluid-intake": "none",
+                "incontinence": "urine-and-faeces", "general-condition": "very-poor"}
+
+
+def admitted_nurse(world: World):  # type: ignore[no-untyped-def]
+    nurse = world.client()
+    sign_in(nurse, world.staff["nurse"].hsa)
+    admit(nurse, world, ward_of(nurse))
+    return nurse
+
+
+def test_a_template_applied_and_interventions_and_goals_per_profession(world: World) -> None:
+    nurse = admitted_nurse(world)
+    page = f"/web/patients/{world.patient}/careplan"
+    r = nurse.get(page)
+    plan = re.search(r'name="plan" value="([\w-]+)"', r.text)
+    assert plan, text_of(r.text)  # the admission started the plan
+    r = post_form(nurse, page, to=f"{page}/apply", plan=plan[1], template="")
+    assert r.status_code == 400 and 'id="template-error"' in r.text
+    r = post_form(nurse, page, to=f"{page}/apply", plan=plan[1],
+                  template="https://vardnav.se/fhir/PlanDefinition/fall-prevention")
+    text = text_of(r.text)
+    assert "Mallen är tillämpad." in text and "Fysioterapeut" in text
+    assert "(tillämpad)" in text  # not offered twice
+
+    r = post_form(nurse, page, to=f"{page}/activity", plan=plan[1], description="",
+                  profession="registered-nurse", followUp="snart")
+    assert r.status_code == 400
+    assert 'id="description-error"' in r.text and 'id="followUp-error"' in r.text
+    r = post_form(nurse, page, to=f"{page}/activity", plan=plan[1],
+                  description="Inspektera hud morgon och kväll", profession="dietitian",
+                  followUp="2026-12-01", schedule="2 gånger/dag")
+    rows = r.text.split('id="activities"')[1].split("</table>")[0]
+    row = next(x for x in rows.split("<tr") if "Inspektera hud" in x)
+    assert "Dietist" in row and "2026-12-01" in row and "2 gånger/dag" in row
+
+    r = post_form(nurse, page, to=f"{page}/goal", plan=plan[1], description="Inga fall")
+    assert r.status_code == 400
+    for name in ("goal-measure", "goal-target", "goal-dueDate"):
+        assert f'id="{name}-error"' in r.text
+    r = post_form(nurse, page, to=f"{page}/goal", plan=plan[1], description="Inga fall",
+                  measure="Antal fall", target="0", dueDate="2026-12-10")
+    goals = text_of(r.text.split('id="goals"')[1].split("</table>")[0])
+    assert "Inga fall Antal fall 0 2026-12-10" in goals
+
+
+def test_risk_assessment_scores_as_you_answer_and_proposes_interventions(
+        world: World) -> None:
+    nurse = admitted_nurse(world)
+    page = f"/web/patients/{world.patient}/assessment/modified-norton"
+    form = nurse.get(page)
+    assert 'hx-post="' in form.text and 'id="score"' in form.text
+    token = csrf_of(form.text)
+    # The score as you answer (htmx): two answers so far, nothing stored.
+    r = nurse.post(f"{page}/score", data={"csrf": token, "mental-status": "confused",
+                                          "mobility": "immobile"},
+                   headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<html" not in r.text
+    assert re.search(r'<span id="total">3</span>', r.text) and "2 frågor besvarade" in r.text
+    # Saving with questions left out: a message next to each.
+    r = nurse.post(page, data={"csrf": token, "mental-status": "confused"})
+    assert r.status_code == 400 and 'id="mobility-error">Besvara frågan.' in r.text
+    r = nurse.post(page, data={"csrf": token, **NORTON_WORST})
+    text = text_of(r.text)
+    assert "Riskbedömningen är sparad." in text
+    assert "Modifierad Norton (trycksår) : 7 – Risk för trycksår" in text
+    # Over the threshold: the pressure-ulcer template's interventions are proposed.
+    assert "Föreslagen" in text and "Ta på planen" in text
+    activity = re.search(r'name="activity" value="([^"]+)"', r.text)
+    plan = re.search(r'name="plan" value="([\w-]+)"', r.text)
+    r = nurse.post(f"/web/patients/{world.patient}/careplan/status", data={
+        "csrf": csrf_of(r.text), "plan": plan[1], "activity": activity[1],  # type: ignore[index]
+        "status": "scheduled"})
+    assert "Insatsen är uppdaterad." in text_of(r.text)
+    overview = text_of(nurse.get(f"/web/patients/{world.patient}").text)
+    assert "Riskbedömningar: Modifierad Norton (trycksår) 7 (Risk för trycksår)" in overview

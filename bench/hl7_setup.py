@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.common import PNR_FILE, ROOT
+from bench.common import PNR_FILE, ROOT, settle
 
 PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
 # Wards of the demo region (region_data.HOSPITALS): ward Location HSA-ids, and a physician.
@@ -24,19 +24,23 @@ WARDS = ("SE2321000131-SU-MED1-L", "SE2321000131-SU-GER2-L", "SE2321000131-SU-OR
 DOCTOR = "SE2321000131-P00001"
 
 
-def prepare(directory: Path, patients: int) -> tuple[str, list[str]]:
-    """A migrated SQLite store with the region and `patients` patients: (URL, personnummer)."""
+def prepare(directory: Path, patients: int, url: str | None = None) -> tuple[str, list[str]]:
+    """A migrated store with the region and `patients` patients: (URL, personnummer). A
+    SQLite file in `directory` unless `url` names a (fresh, migrated) database. Settled after
+    the load as an operator would (statistics, bench.common.settle), as the other
+    benchmarks' stores are."""
     from vardnav.config import Settings
     from vardnav.db.engine import make_engine
     from vardnav.db.migrate import upgrade
     from vardnav.demo.loader import load_population, load_region
     from vardnav.fhir.storage.tables import resource
 
-    url = f"sqlite:///{directory / 'hl7-bench.db'}"
+    url = url or f"sqlite:///{directory / 'hl7-bench.db'}"
     upgrade(url)
     settings = Settings(database_url=url, key_dir=directory / "keys")
     load_region(settings)
     load_population(settings, patients=patients, seed=7, personnummer_file=PNR_FILE)
+    settle(url)
     engine = make_engine(url)
     numbers: list[str] = []
     with engine.connect() as conn:

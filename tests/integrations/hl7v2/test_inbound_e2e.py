@@ -14,11 +14,12 @@ import pytest
 from hl7_support import adt, send
 from hl7_world import DOCTORS, NURSE, PATIENTS, WARDS, Hospital, bed_hsa, build_hospital
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from vardnav.config import Settings
 from vardnav.fhir.storage.repository import EngineServices
 from vardnav.integrations.hl7v2.listener import bound_port, listening
-from vardnav.integrations.hl7v2.models import outbox
+from vardnav.integrations.hl7v2.models import inbound, outbox
 from vardnav.integrations.hl7v2.runtime import processor_for
 
 MED9, KIR9 = WARDS
@@ -237,3 +238,92 @@ def test_broken_frames_drop_the_connection_and_the_listener_serves_on(
     run(scenario())
     (enc,) = h.encounters(PATIENTS[5])
     assert h.read("Patient", enc["subject"]["reference"].split("/")[1])["id"]
+
+
+def test_a_batch_applies_each_message_alone(hospital: Hospital) -> None:
+    """Messages that queued up together share one transaction, each in its own savepoint:
+    a refusal rolls back only its own message (and is remembered), an AR is answered without
+    touching the database, a copy of a message earlier in the batch gets that message's ACK."""
+    h = hospital
+    processor = processor_for(h.app)
+    a01 = adt("A01", control_id="B1", pnr=PATIENTS[5], pv1=pv1(KIR9))
+    batch = [
+        a01,
+        adt("A01", control_id="B2", pnr=NOT_IN_STORE, pv1=pv1(KIR9, room=2)),  # AE 204
+        "MSH|^~\\&|PAS|X\rgarbage",  # AR
+        a01,  # the same message again
+        adt("A01", control_id="B3", pnr=PATIENTS[6], pv1=pv1(KIR9)),  # AE: bed taken
+        adt("A21", control_id="B4", pnr=PATIENTS[5], pv1=pv1(KIR9)),  # AA: on leave
+    ]
+    acks = [hl7.parse(a) for a in processor.handle_many([(m.encode(), "") for m in batch])]
+    assert [code(a) for a in acks] == ["AA", "AE", "AR", "AA", "AE", "AA"], [str(a) for a in
+                                                                             acks]
+    assert str(acks[3]) == str(acks[0])
+    assert err(acks[1])[0] == "204" and err(acks[4])[0] == "206"
+    (enc,) = h.encounters(PATIENTS[5])
+    assert enc["status"] == "onleave"
+    assert h.encounters(PATIENTS[6]) == []
+    with h.engine.connect() as conn:
+        remembered = {r.control_id: r.ack_code for r in conn.execute(
+            select(inbound.c.control_id, inbound.c.ack_code))}
+        sent = conn.execute(select(outbox.c.trigger).order_by(outbox.c.id)).scalars().all()
+    assert remembered == {"B1": "AA", "B2": "AE", "B3": "AE", "B4": "AA"}
+    assert sent == ["A01", "A21"]  # to LAB; the refused steps left nothing behind
+
+
+def test_a_batch_the_database_refuses_is_applied_message_by_message(
+        hospital: Hospital, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database error (not a business error) in one message rolls the whole batch back;
+    each message is then applied in a transaction of its own, with the usual retries, so
+    nothing is applied twice and nothing is lost."""
+    h = hospital
+    processor = processor_for(h.app)
+    real_apply = processor.applier.apply
+    failures = iter([True])  # the first B7 attempt fails as a locked database would
+
+    def flaky(repo: Any, message: Any) -> None:
+        if message.header.control_id == "B7" and next(failures, False):
+            raise OperationalError("INSERT …", {}, Exception("database is locked"))
+        real_apply(repo, message)
+
+    monkeypatch.setattr(processor.applier, "apply", flaky)
+    batch = [adt("A01", control_id="B6", pnr=PATIENTS[7], pv1=pv1(KIR9, room=2)),
+             adt("A01", control_id="B7", pnr=PATIENTS[8], pv1=pv1(KIR9, room=2, bed=2)),
+             adt("A21", control_id="B8", pnr=PATIENTS[7], pv1=pv1(KIR9, room=2))]
+    acks = processor.handle_many([(m.encode(), "") for m in batch])
+    assert [code(hl7.parse(a)) for a in acks] == ["AA", "AA", "AA"], acks
+    assert [e["status"] for e in h.encounters(PATIENTS[7])] == ["onleave"]
+    assert [e["status"] for e in h.encounters(PATIENTS[8])] == ["in-progress"]
+    with h.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(inbound).where(
+            inbound.c.control_id.in_(["B6", "B7", "B8"]))).scalar_one() == 3
+        assert conn.execute(select(outbox.c.trigger).order_by(outbox.c.id)).scalars().all() \
+            == ["A01", "A01", "A21"]
+
+
+def test_many_connections_at_once_keep_each_patients_order(hospital: Hospital) -> None:
+    """Eight senders at once, each with its own patients' stays in order: every message is
+    applied (through the lanes, batched) and every stay ends discharged."""
+    h = hospital
+    stays = []
+    for n, patient in enumerate(PATIENTS[:8]):
+        ward, room, bed = (MED9, KIR9)[n % 2], 1 + (n // 2) % 2, 1 + n // 4
+        visit = f"S{n}"
+        stays.append([
+            adt("A01", control_id=f"S{n}-1", pnr=patient, pv1=pv1(ward, room, bed, visit=visit)),
+            adt("A21", control_id=f"S{n}-2", pnr=patient, pv1=pv1(ward, room, bed, visit=visit)),
+            adt("A22", control_id=f"S{n}-3", pnr=patient, pv1=pv1(ward, room, bed, visit=visit)),
+            adt("A03", control_id=f"S{n}-4", pnr=patient,
+                pv1=pv1(ward, room, bed, visit=visit, disposition="01"))])
+
+    async def scenario() -> list[list[hl7.Message]]:
+        async with listener(h) as port:
+            return list(await asyncio.gather(*(send(port, s) for s in stays)))
+
+    results = asyncio.run(asyncio.wait_for(scenario(), 90))
+    assert [[code(a) for a in acks] for acks in results] == [["AA"] * 4] * 8
+    for patient in PATIENTS[:8]:
+        (enc,) = h.encounters(patient)
+        assert enc["status"] == "finished"
+        assert [s["status"] for s in enc["statusHistory"]] == [
+            "in-progress", "onleave", "in-progress", "finished"]

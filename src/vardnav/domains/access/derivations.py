@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, false, insert, select
 
 from vardnav.domains.access.pdl_tables import block, care_relationship, consent, not_sharing
 from vardnav.domains.access.profiles import (
@@ -52,7 +52,7 @@ class PdlDerivations:
                 fhir_id: str, stored: dict[str, Any] | None, custody: Custody) -> None:
         ref = f"{resource_type}/{fhir_id}"
         if resource_type in OPEN:
-            conn.execute(delete(care_relationship).where(care_relationship.c.source_ref == ref))
+            conn.execute(_DELETE_RELATIONSHIPS, {"ref": ref})
             if stored is not None:
                 self._relationships(conn, resource_type, ref, stored, custody)
         elif resource_type == "Organization":
@@ -89,10 +89,10 @@ class PdlDerivations:
             for unit, left in _former_units(conn, res):
                 if unit not in units and left is not None:
                     ends[unit] = max(ends.get(unit) or 0.0, left + self.window)
-        for unit in sorted(ends):
-            conn.execute(insert(care_relationship).values(
-                patient_id=patient, unit=unit, source=rtype.lower()[:16], source_ref=ref,
-                start=start, end=ends[unit]))
+        if ends:
+            conn.execute(_INSERT_RELATIONSHIP, [
+                {"patient_id": patient, "unit": unit, "source": rtype.lower()[:16],
+                 "source_ref": ref, "start": start, "end": ends[unit]} for unit in sorted(ends)])
 
     # -- which providers share ---------------------------------------------------------
 
@@ -179,9 +179,7 @@ def _former_units(conn: Connection, res: dict[str, Any]) -> list[tuple[str, floa
             left[loc_id] = end if before is None or end is None else max(before, end)
     if not left:
         return []
-    rows = conn.execute(select(resource.c.fhir_id, resource.c.content).where(
-        resource.c.resource_type == "Location", resource.c.fhir_id.in_(sorted(left)),
-        resource.c.deleted.is_(False))).all()
+    rows = conn.execute(_LOCATIONS, {"ids": sorted(left)}).all()
     units: dict[str, str | None] = {}  # one lookup per managing organisation
     out = []
     for row in rows:
@@ -205,13 +203,24 @@ def _hsa_of(conn: Connection, reference: dict[str, Any] | None) -> str | None:
     kind, _, org_id = ref.rpartition("/")
     if not kind.endswith("Organization") or not org_id:
         return None
-    row = conn.execute(select(resource.c.content).where(
-        resource.c.resource_type == "Organization", resource.c.fhir_id == org_id,
-        resource.c.deleted.is_(False))).first()
+    row = conn.execute(_ORGANIZATION, {"org_id": org_id}).first()
     if row is None:
         return None
     return next((i.get("value") for i in row.content.get("identifier", [])
                  if i.get("system") == HSA_SYSTEM), None)
+
+
+# Built once, so SQLAlchemy reuses their compiled form: they run on every Encounter write
+# (each ADT step), where building them again cost more than running them.
+_DELETE_RELATIONSHIPS = delete(care_relationship).where(
+    care_relationship.c.source_ref == bindparam("ref"))
+_INSERT_RELATIONSHIP = insert(care_relationship)
+_LOCATIONS = select(resource.c.fhir_id, resource.c.content).where(
+    resource.c.resource_type == "Location",
+    resource.c.fhir_id.in_(bindparam("ids", expanding=True)), resource.c.deleted == false())
+_ORGANIZATION = select(resource.c.content).where(
+    resource.c.resource_type == "Organization", resource.c.fhir_id == bindparam("org_id"),
+    resource.c.deleted == false())
 
 
 def _period(period: dict[str, Any]) -> tuple[float | None, float | None]:

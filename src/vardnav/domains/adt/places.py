@@ -44,11 +44,12 @@ class Place:
 
 def fetch(repo: Repository, rtype: str, fhir_id: str | None) -> dict[str, Any] | None:
     """A current resource the caller may see, without an access-log entry of its own (the
-    ADT step that uses it is logged); None if unknown or hidden."""
+    ADT step that uses it is logged); None if unknown or hidden. Remembered for the step's
+    transaction (Repository.fetch_one): a step reads its ward, bed, staff and patient from
+    several places. Shared: copy before changing it."""
     if not fhir_id:
         return None
-    found = repo.fetch_many([(rtype, fhir_id)])
-    return found[0] if found else None
+    return repo.fetch_one(rtype, fhir_id)
 
 
 def require(repo: Repository, rtype: str, fhir_id: str, what: str) -> dict[str, Any]:
@@ -98,5 +99,6 @@ def resolve(repo: Repository, *, bed_id: str | None, ward_id: str | None) -> Pla
 def from_refs(repo: Repository, refs: list[str]) -> tuple[dict[str, Any], ...]:
     """The Locations behind "Location/id" references, outermost (ward) first."""
     order = {"wa": 0, "ro": 1, "bd": 2}
-    found = repo.fetch_many([("Location", r.rpartition("/")[2]) for r in refs])
+    found = [loc for r in dict.fromkeys(refs)
+             if (loc := fetch(repo, "Location", r.rpartition("/")[2])) is not None]
     return tuple(sorted(found, key=lambda loc: order.get(physical_type(loc) or "", 3)))

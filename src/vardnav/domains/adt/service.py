@@ -409,10 +409,11 @@ class AdtWorkflow:
                 stored = repo.update("Encounter", encounter_id, after).resource
         assert stored is not None
         if journal:
-            repo.conn.execute(insert(adt_step).values(
-                encounter_id=encounter_id, trigger=trigger, at=at,
-                encounter_before=None if before is None else stays.clone(before),
-                beds_before=beds_before, created=list(created) or None, cancelled=False))
+            repo.conn.execute(_INSERT_STEP, {
+                "encounter_id": encounter_id, "trigger": trigger, "at": at,
+                "encounter_before": None if before is None else stays.clone(before),
+                "beds_before": beds_before, "created": list(created) or None,
+                "cancelled": False})
         patient_id = stored["subject"]["reference"].rpartition("/")[2]
         repo.record_audit(f"adt-{_STEP_NAMES[trigger]}", "Encounter", [encounter_id],
                           resources=[stored], trigger=trigger,
@@ -477,5 +478,7 @@ class AdtWorkflow:
             raise BusinessRuleViolation("The step's time precedes the Encounter's previous "
                                         "step; steps are recorded in order")
 
+
+_INSERT_STEP = insert(adt_step)  # built once (compiled form reused)
 
 __all__ = ["ACTIVE", "AdtWorkflow", "authorize_step", "lock"]

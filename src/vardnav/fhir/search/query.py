@@ -8,6 +8,7 @@ Shape of a query: the resource table filtered by type, one criterion used as the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,19 @@ class QueryBuilder:
     # Runs a COUNT statement; lets the builder pick the most selective driver from the data.
     estimate: Callable[[Select], int] | None = None
     _drivers: dict[int, int | None] = field(default_factory=dict)
+    # Aliases taken per table since the statement being built began (see _alias).
+    _taken: dict[str, int] = field(default_factory=dict)
+
+    def _alias(self, table: str) -> Any:
+        """A table alias no other part of the statement being built uses. Aliases come from
+        a shared pool rather than `.alias()` each time: a new alias builds its column
+        collection (a proxy Column per column) on first use, which cost more than the rest
+        of building a search. Anonymous, so SQLAlchemy's cache key is the same either way.
+        Numbering starts again with each statement (select_page, select_count); a builder
+        used for one composite statement (subscriptions) takes fresh numbers throughout."""
+        n = self._taken.get(table, 0)
+        self._taken[table] = n + 1
+        return _pooled_alias(table, n)
 
     def visible(self, rtype: str | None, alias: Table) -> ColumnElement[bool]:
         """Not deleted, of the type, and readable by the caller."""
@@ -99,15 +113,15 @@ class QueryBuilder:
             return or_(*[self._chain(target, inner, outer, hashes)
                          for target, inner in crit.chain])
         if crit.modifier == "missing":
-            t = INDEX_TABLES["present"].alias()
+            t = self._alias("present")
             present = exists().where(t.c.rid == outer.c.rid, hashes(t))
             return not_(present) if crit.values[0] == "true" else present
         if param.type == "reference" and crit.modifier == "identifier":
-            t = INDEX_TABLES["token"].alias()
+            t = self._alias("token")
             h = identifier_hash(param)
             cond = or_(*[token.condition(t, None, v) for v in crit.values])
             return exists().where(t.c.rid == outer.c.rid, t.c.param_hash == h, cond)
-        t = INDEX_TABLES[param.type].alias()
+        t = self._alias(param.type)
         cond = or_(*[self._value(param, crit.modifier, t, v) for v in crit.values])
         if crit.modifier == "not":
             # Resources with no matching value, including those without the element at all.
@@ -120,10 +134,10 @@ class QueryBuilder:
             return None
         hashes = self._hashes(crit.param, rtype)
         if crit.chain:
-            ref = INDEX_TABLES["reference"].alias()
+            ref = self._alias("reference")
             alternatives = []
             for target_type, inner in crit.chain:
-                target = resource.alias()
+                target = self._alias("resource")
                 targets = select(target.c.fhir_id).where(
                     self.visible(target_type, target),
                     self.criterion(inner, target, target_type, driver=True))
@@ -132,7 +146,7 @@ class QueryBuilder:
             return select(ref.c.rid).where(hashes(ref), or_(*alternatives))
         if crit.modifier in _NOT_DRIVING:
             return None
-        t = INDEX_TABLES[crit.param.type].alias()
+        t = self._alias(crit.param.type)
         cond = or_(*[self._value(crit.param, crit.modifier, t, v) for v in crit.values])
         return select(t.c.rid).where(hashes(t), cond)
 
@@ -168,12 +182,12 @@ class QueryBuilder:
 
     def _chain(self, target_type: str, inner: Criterion, outer: Table,
                hashes: Callable[[Table], Any]) -> ColumnElement[bool]:
-        target = resource.alias()
+        target = self._alias("resource")
         targets = select(target.c.fhir_id).where(
             self.visible(target_type, target),
             self.criterion(inner, target, target_type, driver=True),
         )
-        ref = INDEX_TABLES["reference"].alias()
+        ref = self._alias("reference")
         return exists().where(ref.c.rid == outer.c.rid, hashes(ref),
                               ref.c.target_type == target_type,
                               ref.c.target_id.in_(targets))
@@ -181,8 +195,8 @@ class QueryBuilder:
     def _has(self, crit: Criterion, outer: Table, rtype: str | None) -> ColumnElement[bool]:
         assert crit.has is not None
         has = crit.has
-        src = resource.alias()
-        ref = INDEX_TABLES["reference"].alias()
+        src = self._alias("resource")
+        ref = self._alias("reference")
         conds = [ref.c.param_hash == has.reference_param.param_hash,
                  self.visible(has.source_type, src),
                  self.criterion(has.inner, src, has.source_type)]
@@ -225,6 +239,7 @@ class QueryBuilder:
         return best
 
     def select_page(self, req: SearchRequest) -> Select:
+        self._taken.clear()  # a new statement
         outer = resource
         stmt = select(outer.c.rid, outer.c.resource_type, outer.c.fhir_id, outer.c.content)
         stmt = stmt.where(*self.where(req, outer))
@@ -236,13 +251,15 @@ class QueryBuilder:
         return stmt
 
     def select_count(self, req: SearchRequest) -> Select:
+        self._taken.clear()  # a new statement
         inner = select(resource.c.rid).where(*self.where(req, resource)).subquery()
         return select(func.count()).select_from(inner)
 
     def order_by(self, keys: list[SortKey], outer: Table, rtype: str | None) -> list[Any]:
         out = []
         for key in keys:
-            expr = _sort_expression(key, outer)
+            expr = _sort_expression(
+                key, outer, self._alias(key.param.type) if key.param is not None else None)
             out.append(expr.desc().nulls_last() if key.descending else expr.asc().nulls_last())
         return out
 
@@ -261,10 +278,9 @@ _SORT_COLUMN = {"string": "value_norm", "token": "code", "number": "value",
                 "quantity": "value", "uri": "value", "reference": "target_id"}
 
 
-def _sort_expression(key: SortKey, outer: Table) -> Any:
+def _sort_expression(key: SortKey, outer: Table, t: Any) -> Any:
     if key.param is None:
         return outer.c.fhir_id if key.name == "_id" else outer.c.last_updated
-    t = INDEX_TABLES[key.param.type].alias()
     if key.param.type == "date":
         col = func.max(t.c.high) if key.descending else func.min(t.c.low)
     else:
@@ -272,3 +288,21 @@ def _sort_expression(key: SortKey, outer: Table) -> Any:
         col = func.max(c) if key.descending else func.min(c)
     return (select(col).where(t.c.rid == outer.c.rid, t.c.param_hash == key.param.param_hash)
             .scalar_subquery())
+
+
+# table name ("resource" or an index kind) → anonymous aliases of it, their columns built.
+_POOL: dict[str, list[Any]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _pooled_alias(table: str, n: int) -> Any:
+    aliases = _POOL.get(table)
+    if aliases is None or len(aliases) <= n:
+        with _POOL_LOCK:
+            aliases = _POOL.setdefault(table, [])
+            base = resource if table == "resource" else INDEX_TABLES[table]
+            while len(aliases) <= n:
+                alias = base.alias()
+                _ = alias.c  # built here, once, rather than by the first statement using it
+                aliases.append(alias)
+    return aliases[n]

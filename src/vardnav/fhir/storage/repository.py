@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from vardnav.db.bulk import insert_rows
 from vardnav.db.engine import PREPARED
@@ -110,6 +121,7 @@ class Repository:
         self._pending: dict[str, list[dict[str, Any]]] = {}
         # Transaction bundles defer index writes to batch them; flushed before any search.
         self.defer_index = False
+        self._fetched: dict[tuple[str, str], dict[str, Any] | None] = {}  # see fetch_one
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -373,6 +385,7 @@ class Repository:
             for row, rid in zip(rows, rids, strict=True)])
         results = []
         for (rtype, fhir_id, (stored, _ts), custody), rid in zip(prepared, rids, strict=True):
+            self._fetched.pop((rtype, fhir_id), None)
             self._index(rid, stored)
             self._tell_listeners(rtype, fhir_id, stored, custody)
             self.record_audit("create", rtype, [fhir_id], resources=[stored])
@@ -391,7 +404,10 @@ class Repository:
                              f"id '{fhir_id}'", expression=[f"{rtype}.id"])
         self.authorize("update", rtype, content)
         existing = self._current(rtype, fhir_id, filtered=False, for_update=True)
-        if existing is not None and not self._readable(rtype, fhir_id):
+        # Without a policy condition for the type the filtered read is the same statement:
+        # the row just read is readable, and a second read would only repeat it.
+        if existing is not None and self._policy_filter(rtype, resource) is not None \
+                and not self._readable(rtype, fhir_id):
             raise NotFound(f"{rtype}/{fhir_id} is not known")
         _check_if_match(if_match, existing)
         stored = self._store(rtype, fhir_id, content, existing, method)
@@ -446,6 +462,7 @@ class Repository:
             return WriteResult(None, "unchanged", rtype, fhir_id, existing.version_id)
         version = existing.version_id + 1
         ts = now()
+        self._fetched.pop((rtype, fhir_id), None)
         self._replace_current(existing, version, ts, True, None)
         self.conn.execute(insert(resource_version).values(
             rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
@@ -500,6 +517,7 @@ class Repository:
     def _store(self, rtype: str, fhir_id: str, content: dict[str, Any],
                existing: Row[Any] | None, method: str) -> dict[str, Any]:
         version = 1 if existing is None else existing.version_id + 1
+        self._fetched.pop((rtype, fhir_id), None)
         previous = None if existing is None else Custody(existing.owner, existing.owner_unit)
         content, custody = self.s.custodian.stamp(self.ctx, rtype, content, previous)
         stored, ts = self._stamp(rtype, fhir_id, content, version)
@@ -549,19 +567,31 @@ class Repository:
                          columns: dict[str, Any] | None = None) -> None:
         # Guarded by the version we read: a concurrent writer that got there first makes
         # this update hit no row, and the transaction is retried instead of losing a version.
-        result = self.conn.execute(
-            update(resource)
-            .where(resource.c.rid == existing.rid, resource.c.version_id == existing.version_id)
-            .values(version_id=version, last_updated=ts, deleted=deleted, content=content,
-                    **(columns or {}))
-        )
+        values = {"version_id": version, "last_updated": ts, "deleted": deleted,
+                  "content": content, **(columns or {})}
+        result = self.conn.execute(_replace_statement(tuple(values)),
+                                   {**values, "cur_rid": existing.rid,
+                                    "cur_version": existing.version_id})
         if result.rowcount != 1:
             raise Conflict("The resource was changed by someone else meanwhile; try again")
 
     def _clear_index(self, rid: int) -> None:
         self.flush()
-        for table in INDEX_TABLES.values():
-            self.conn.execute(delete(table).where(table.c.rid == rid))
+        dialect = self.conn.dialect.name
+        if dialect == "sqlite":
+            # Nine deletes on every update: through the driver directly, since SQLAlchemy's
+            # per-statement overhead was most of their cost (no conversions are involved).
+            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for sql in _CLEAR_INDEX_SQLITE:
+                    cursor.execute(sql, (rid,))
+            finally:
+                cursor.close()
+        elif dialect == "postgresql":
+            self.conn.execute(_CLEAR_INDEX_POSTGRES, {"rid": rid})  # one round trip
+        else:
+            for stmt in _CLEAR_INDEX:
+                self.conn.execute(stmt, {"rid": rid})
 
     def flush(self) -> None:
         """Write buffered index rows (batched per table for bulk ingest)."""
@@ -580,15 +610,99 @@ class Repository:
         for t, ids in by_type.items():
             if not definitions.is_resource_type(t):
                 continue
+            stmt = self._fetch_statement(t)
             for chunk_start in range(0, len(ids), 500):
                 chunk = ids[chunk_start:chunk_start + 500]
-                stmt = select(resource.c.content).where(
-                    self.queries.visible(t, resource), resource.c.fhir_id.in_(chunk))
-                out.extend(r.content for r in self.conn.execute(stmt))
+                out.extend(r.content for r in self.conn.execute(stmt, {"fetch_ids": chunk}))
         return out
+
+    def fetch_one(self, rtype: str, fhir_id: str) -> dict[str, Any] | None:
+        """`fetch_many` for one resource, remembered for the rest of this repository's
+        transaction: a workflow step reads the same Location, Practitioner or Patient from
+        several places. This repository's own writes forget what they replace; the result is
+        shared, so callers copy before they change it."""
+        key = (rtype, fhir_id)
+        if key not in self._fetched:
+            found = self.fetch_many([key])
+            self._fetched[key] = found[0] if found else None
+        return self._fetched[key]
+
+    def token_ids(self, rtype: str, name: str, systems: list[str], code: str,
+                  limit: int = 2) -> list[str]:
+        """Logical ids of current, visible resources whose token parameter `name` has `code`
+        in one of `systems` — what `name=s1|code,s2|code` finds — at most `limit`, without an
+        access-log entry: for a step that finds its subject by an identifier and is logged
+        itself (as fetch_many). One statement, built once per shape, driven by the token index
+        (a join from it: SQLite without statistics would otherwise scan the type)."""
+        param = self.s.registry.get(rtype, name)
+        if param is None or param.type != "token":
+            raise BadRequest(f"{rtype} has no token search parameter '{name}'")
+        self.authorize("search", rtype)
+        if not systems:
+            return []
+        self.flush()  # the index rows of this transaction's own writes
+        extra = self._policy_filter(rtype, resource)
+        key = ("token", rtype, extra)
+        stmt = _FETCH.get(key)
+        if stmt is None:
+            t = INDEX_TABLES["token"]
+            stmt = select(resource.c.fhir_id).distinct().select_from(
+                t.join(resource, resource.c.rid == t.c.rid)).where(
+                t.c.param_hash == bindparam("t_hash"), t.c.code == bindparam("t_code"),
+                t.c.system.in_(bindparam("t_systems", expanding=True)),
+                resource.c.deleted == false(), resource.c.resource_type == rtype,
+            ).limit(bindparam("t_limit"))
+            if extra is not None:
+                stmt = stmt.where(extra)
+            if len(_FETCH) > 512:
+                _FETCH.clear()
+            _FETCH[key] = stmt
+        return list(self.conn.execute(stmt, {"t_hash": param.param_hash, "t_code": code,
+                                             "t_systems": list(systems),
+                                             "t_limit": limit}).scalars())
+
+    def _fetch_statement(self, rtype: str) -> Any:
+        extra = self._policy_filter(rtype, resource)
+        key = (rtype, extra)
+        stmt = _FETCH.get(key)
+        if stmt is None:
+            # Kept like _CURRENT's statements: built and cache-keyed once, not per call.
+            stmt = select(resource.c.content).where(
+                resource.c.deleted == false(), resource.c.resource_type == rtype,
+                resource.c.fhir_id.in_(bindparam("fetch_ids", expanding=True)))
+            if extra is not None:
+                stmt = stmt.where(extra)
+            if len(_FETCH) > 512:
+                _FETCH.clear()
+            _FETCH[key] = stmt
+        return stmt
 
 
 _INSERT_RESOURCE = insert(resource).returning(resource.c.rid)
+# (type, policy condition) → the statement of fetch_many.
+_FETCH: dict[tuple[Any, ...], Any] = {}
+_CLEAR_INDEX = tuple(delete(table).where(table.c.rid == bindparam("rid"))
+                     for table in INDEX_TABLES.values())
+_CLEAR_INDEX_SQLITE = tuple(f'DELETE FROM "{table.name}" WHERE rid = ?'
+                            for table in INDEX_TABLES.values())
+# All nine deletes as one statement: data-modifying WITH queries (PostgreSQL).
+_CLEAR_INDEX_POSTGRES = text(
+    "WITH " + ", ".join(f"d{n} AS (DELETE FROM {table.name} WHERE rid = :rid)"
+                        for n, table in enumerate(list(INDEX_TABLES.values())[:-1]))
+    + f" DELETE FROM {list(INDEX_TABLES.values())[-1].name} WHERE rid = :rid"
+).execution_options(**PREPARED)
+_REPLACE: dict[tuple[str, ...], Any] = {}
+
+
+def _replace_statement(columns: tuple[str, ...]) -> Any:
+    """UPDATE of the current row, guarded by the version read (see _replace_current)."""
+    stmt = _REPLACE.get(columns)
+    if stmt is None:
+        stmt = _REPLACE[columns] = update(resource).where(
+            resource.c.rid == bindparam("cur_rid"),
+            resource.c.version_id == bindparam("cur_version")).values(
+            {c: bindparam(c) for c in columns})
+    return stmt
 # (for update, policy condition) → the statement reading a current row; see _current.
 _CURRENT: dict[tuple[bool, Any], Any] = {}
 _INSERT_VERSION = insert(resource_version)

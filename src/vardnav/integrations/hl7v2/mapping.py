@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from vardnav.domains.adt.models import adt_encounter
 from vardnav.domains.adt.service import AdtWorkflow
@@ -122,8 +122,10 @@ class WorkflowApplier:
             if not found:
                 raise NotFound(f"PID-3: no patient with Vårdnav id {pid.value}")
             return pid.value
-        criteria = ",".join(f"{system}|{pid.value}" for system in _NUMBER_SYSTEMS[pid.kind])
-        ids = _search(repo, "Patient", criteria)
+        # Patient.identifier=system|number (either system), without the search machinery and
+        # its access-log entry: the step this lookup is part of names the patient in its own.
+        ids = repo.token_ids("Patient", "identifier", list(_NUMBER_SYSTEMS[pid.kind]),
+                             pid.value)
         if not ids:
             raise NotFound(f"PID-3: no patient with {pid.kind} {pid.value}")
         if len(ids) > 1:
@@ -171,18 +173,14 @@ class WorkflowApplier:
     def encounter(self, repo: Repository, m: InboundAdt, patient_id: str) -> str:
         """The encounter the message is about (see the module docstring)."""
         if m.visit:
-            known = repo.conn.execute(select(visit_table.c.encounter_id).where(
-                visit_table.c.sender == m.sender,
-                visit_table.c.visit_number == m.visit)).scalar()
+            known = _visit(repo, m)
             if known is None and _encounter_of(repo, m.visit, patient_id):
                 known = m.visit
             if known is not None:
                 return str(known)
         states = _STATES[m.trigger]
-        row = repo.conn.execute(
-            select(adt_encounter.c.encounter_id)
-            .where(adt_encounter.c.patient_id == patient_id, adt_encounter.c.state.in_(states))
-            .order_by(adt_encounter.c.started.desc()).limit(1)).first()
+        row = repo.conn.execute(_LATEST_IN_STATE, {"p_id": patient_id,
+                                                   "states": list(states)}).first()
         if row is None:
             raise NotFound(f"PV1-19: no encounter {m.visit!r} of this patient, and the "
                            f"patient has no encounter that is {' or '.join(states)}"
@@ -193,9 +191,7 @@ class WorkflowApplier:
     def _planned(self, repo: Repository, m: InboundAdt, patient_id: str) -> str | None:
         """A01 takes up the patient's pre-admission, if it has one (named or the only one)."""
         if m.visit:
-            known = repo.conn.execute(select(visit_table.c.encounter_id).where(
-                visit_table.c.sender == m.sender,
-                visit_table.c.visit_number == m.visit)).scalar()
+            known = _visit(repo, m)
             candidate = known or m.visit
             if _encounter_of(repo, str(candidate), patient_id, "planned"):
                 return str(candidate)
@@ -206,9 +202,7 @@ class WorkflowApplier:
 
     @staticmethod
     def _remember_visit(repo: Repository, m: InboundAdt, encounter_id: str) -> None:
-        exists = repo.conn.execute(select(visit_table.c.encounter_id).where(
-            visit_table.c.sender == m.sender, visit_table.c.visit_number == m.visit)).first()
-        if exists is None:
+        if _visit(repo, m) is None:
             repo.conn.execute(insert(visit_table).values(
                 sender=m.sender, visit_number=m.visit, encounter_id=encounter_id,
                 created=time.time()))
@@ -220,10 +214,25 @@ def _search(repo: Repository, rtype: str, identifier: str) -> list[str]:
     return [r["id"] for r in repo.search(req).matches]
 
 
+# Built once: their compiled form is reused on every message.
+_VISIT = select(visit_table.c.encounter_id).where(visit_table.c.sender == bindparam("v_sender"),
+                                                  visit_table.c.visit_number == bindparam("v_no"))
+_ENCOUNTER_STATE = select(adt_encounter.c.patient_id, adt_encounter.c.state).where(
+    adt_encounter.c.encounter_id == bindparam("e_id"))
+_LATEST_IN_STATE = select(adt_encounter.c.encounter_id).where(
+    adt_encounter.c.patient_id == bindparam("p_id"),
+    adt_encounter.c.state.in_(bindparam("states", expanding=True))).order_by(
+    adt_encounter.c.started.desc()).limit(1)
+
+
+def _visit(repo: Repository, m: InboundAdt) -> str | None:
+    """The encounter the sender's visit number (PV1-19) was remembered for."""
+    return repo.conn.execute(_VISIT, {"v_sender": m.sender, "v_no": m.visit}).scalar()
+
+
 def _encounter_of(repo: Repository, encounter_id: str, patient_id: str,
                   state: str | None = None) -> bool:
-    row = repo.conn.execute(select(adt_encounter.c.patient_id, adt_encounter.c.state).where(
-        adt_encounter.c.encounter_id == encounter_id)).first()
+    row = repo.conn.execute(_ENCOUNTER_STATE, {"e_id": encounter_id}).first()
     return row is not None and row.patient_id == patient_id and (state is None
                                                                  or row.state == state)
 

@@ -41,6 +41,8 @@ from vardnav.integrations.subscriptions.status_rules import check_client_status
 SERVER_WRITE = "vardnav.subscriptions.server-write"
 LIVE = ("requested", "active")
 _CHUNK = 50  # candidates per matching SELECT
+# Read on every write of every resource: built once, so its compiled form is reused.
+_TOKEN = select(generation.c.token).where(generation.c.id == 1)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,7 @@ class SubscriptionListener:
 
     def live(self, conn: Connection) -> dict[str, list[Live]]:
         """Live subscriptions by resource type, as this transaction sees them."""
-        token = conn.execute(select(generation.c.token).where(generation.c.id == 1)
-                             ).scalar() or ""
+        token = conn.execute(_TOKEN).scalar() or ""
         cached = self._cache
         if cached is not None and cached[0] == token:
             return cached[1]

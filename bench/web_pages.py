@@ -173,6 +173,8 @@ def main() -> None:
             ("bed board (ward)", nurse, f"/web/beds/{w}"),
             ("admission form", nurse, f"/web/beds/{w}/admit"),
             ("discharge form", nurse, f"/web/encounters/{e}/discharge"),
+            ("care plan", nurse, f"/web/patients/{p}/careplan"),
+            ("risk assessment form", nurse, f"/web/patients/{p}/assessment/modified-norton"),
             ("discharge inbox (municipality)", coordinator, "/web/inbox"),
             ("my record (resident)", resident, "/web/me"),
             ("my access log (resident)", resident, "/web/me/log"),

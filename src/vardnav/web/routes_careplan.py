@@ -44,11 +44,15 @@ def templates() -> list[dict[str, str]]:
 
 def risk_scores(fhir: Fhir, patient_id: str) -> list[dict[str, Any]]:
     """The latest score of each Senior alert instrument."""
-    found = fhir.search("Observation", ("patient", patient_id),
+    # A patient has few assessments: sorted here, not by the database (a sorted search over
+    # every Observation of the patient costs several times more).
+    found = fhir.search("Observation", ("patient", patient_id), ("category", "survey"),
                         ("code", ",".join(f"{cc.ASSESSMENT}|{k}" for k in instruments.INSTRUMENTS)),
-                        ("_sort", "-date"), ("_count", "30"))
+                        ("_count", "200"))
     latest: dict[str, dict[str, Any]] = {}
-    for obs in found.matches:
+    newest_first = sorted(found.matches, key=lambda o: str(o.get("effectiveDateTime", "")),
+                          reverse=True)
+    for obs in newest_first:
         key = views.code_of(obs.get("code"), cc.ASSESSMENT) or ""
         if key in latest:
             continue

@@ -270,3 +270,27 @@ def test_the_operations_are_in_the_capability_statement(cp_world: World) -> None
     names |= {op["name"] for op in body["rest"][0].get("operation", [])}
     assert {"careplan-start", "careplan-add-activity", "apply", "risk-assessment",
             "attention-signal", "careplan-worklist"} <= names
+
+
+def test_concurrent_steps_on_one_plan_lose_nothing(cp_world: World) -> None:
+    w = cp_world
+    plan = w.plan_of(w.admit("Andersson"))
+    staff = [w.staff[k] for k in ("nurse", "usk", "doctor", "physio", "dietitian")]
+    barrier = threading.Barrier(len(staff))
+
+    def add(n: int) -> int:
+        who = staff[n]
+        with TestClient(w.c.app, headers=who.h) as client:
+            barrier.wait(timeout=30)
+            return client.post(
+                f"/fhir/CarePlan/{plan['id']}/$careplan-add-activity", headers=FHIR_JSON,
+                json={"resourceType": "Parameters", "parameter": [
+                    {"name": "description", "valueString": f"Åtgärd {n}"},
+                    {"name": "profession", "valueCode": who.role}]}).status_code
+
+    with ThreadPoolExecutor(max_workers=len(staff)) as pool:
+        assert list(pool.map(add, range(len(staff)))) == [200] * len(staff)
+    final = w.staff["nurse"].read(f"CarePlan/{plan['id']}")
+    assert sorted(a["detail"]["description"] for a in final["activity"]) == [
+        f"Åtgärd {n}" for n in range(len(staff))]
+    assert final["meta"]["versionId"] == str(1 + len(staff))

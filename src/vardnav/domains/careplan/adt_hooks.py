@@ -82,5 +82,5 @@ class CarePlanAdtListener:
                                            ("status", status)], limit=20)
         found = fetch_many(repo, [("CarePlan", i) for i in ids])
         found.sort(key=lambda p: (p.get("meta") or {}).get("lastUpdated") or "")
-        return found[-1] if found else None
+        return plans.load(repo, found[-1]["id"]) if found else None
 

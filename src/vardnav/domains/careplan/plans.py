@@ -55,10 +55,22 @@ def active_plan_of_patient(repo: Repository, patient_id: str) -> dict[str, Any] 
                                        ("category", CATEGORY), ("status", "active")], limit=20)
     plans = fetch_many(repo, [("CarePlan", i) for i in ids])
     plans.sort(key=lambda p: (p.get("created") or "", p["id"]))
-    return plans[-1] if plans else None
+    return load(repo, plans[-1]["id"]) if plans else None
 
 
-def load(repo: Repository, plan_id: str) -> dict[str, Any]:
+def lock(repo: Repository, plan_id: str) -> None:
+    """Serialise the steps on one plan until this transaction ends. A step reads the plan,
+    changes it and writes it back; without this, two concurrent steps on PostgreSQL (READ
+    COMMITTED) would both start from the same version and the later write would drop the
+    earlier one's entry. The Repository's conditional-write lock on `CarePlan?_id=…` does it
+    (SQLite writers are serialised by its write lock anyway); the plan is read after it."""
+    repo.search_ids("CarePlan", [("_id", plan_id)], limit=1)
+
+
+def load(repo: Repository, plan_id: str, *, for_write: bool = True) -> dict[str, Any]:
+    """The plan; for a step that writes it, read after taking its lock."""
+    if for_write:
+        lock(repo, plan_id)
     plan = fetch(repo, "CarePlan", plan_id)
     if plan is None:
         raise NotFound(f"CarePlan/{plan_id} is not known")

@@ -32,7 +32,7 @@ def _entry(kind: str, text: str, element: dict[str, Any], focus: str) -> dict[st
 
 
 def build(repo: Repository, plan_id: str) -> list[dict[str, Any]]:
-    plan = plans.load(repo, plan_id)
+    plan = plans.load(repo, plan_id, for_write=False)
     me = f"CarePlan/{plan['id']}"
     out = [_entry("plan", f"Vårdplan startad: {plan.get('title') or ''}".strip(), plan, me)]
     for activity in plan.get("activity") or []:

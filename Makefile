@@ -19,7 +19,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/vardnav migrate
 	$(VENV)/bin/vardnav demo --if-empty
-	$(VENV)/bin/vardnav serve --host 127.0.0.1 --port 8080
+	# The demo's web pages offer one demo user per role at /web/demo.
+	VARDNAV_WEB_DEMO_SIGNIN=$${VARDNAV_WEB_DEMO_SIGNIN:-true} $(VENV)/bin/vardnav serve --host 127.0.0.1 --port 8080
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -166,10 +166,9 @@ class CarePlanService:
             c.set_ext(note, c.EVALUATION_OUTCOME,
                       valueCodeableConcept=c.concept(c.ACHIEVEMENT, outcome))
             vips.tag(note, keyword)
-            if next_follow_up is not None:
-                first = (goal.get("target") or [{}])[0]
-                first["dueDate"] = max(next_follow_up.isoformat(), first.get("dueDate", ""))
             out["goal"] = repo.update("Goal", goal_id, goal).resource
+            # The goal's due date is its own ($careplan-update-goal); the next follow-up is
+            # the plan's.
             if next_follow_up is not None:
                 c.set_ext(plan, c.FOLLOW_UP, valueDate=next_follow_up.isoformat())
         else:

@@ -103,6 +103,9 @@ def test_blocked_data_is_hidden_with_a_notice_and_can_be_lifted_temporarily(
     block = re.search(r"Consent/([\w-]+)", text)
     assert block, text
     page = f"/web/patients/{world.patient}/lift-block"
+    # The notice links to the lift with the block filled in.
+    assert f'href="{page}?block={block[1]}"' in nurse.get(page[:-len("/lift-block")]).text
+    assert f'value="{block[1]}"' in nurse.get(f"{page}?block={block[1]}").text
     r = post_form(nurse, page, block=block[1], basis="", scope="user", days="9", reason="")
     assert r.status_code == 400
     for name in ("basis", "days", "reason"):

@@ -3,6 +3,7 @@ relationship, record consent, emergency access, temporary lift of a block)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -131,7 +132,9 @@ def overview(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
             "gender": patient.get("gender", ""), "attention": attention,
             "stay": _stay(fhir, patient_id), "problems": problems, "results": results,
             "medications": medications, "encounters": encounters,
-            "notices": sorted(set(notices)), "protected": any(
+            # A notice names the block (Consent) when the reader may know it: offer its lift.
+            "notices": [{"text": n, "blocks": re.findall(r"Consent/([A-Za-z0-9.-]+)", n)}
+                        for n in sorted(set(notices))], "protected": any(
                 s.get("code") == "protected-information"
                 for s in (patient.get("meta") or {}).get("security", []))}
 
@@ -205,7 +208,8 @@ def build_patients_router() -> APIRouter:
                 return p.message(404, p.t("Hittades inte"), p.t(
                     "Patienten finns inte, eller så får du inte se den."))
             if p.request.method == "GET":
-                return p.render(template, p.t(title), patient=patient, form={})
+                prefill = {k: v[:64] for k, v in p.request.query_params.items() if k == "block"}
+                return p.render(template, p.t(title), patient=patient, form=prefill)
             form, refused = await checked_form(p)
             if form is None:
                 return refused  # type: ignore[return-value]

@@ -42,10 +42,6 @@ class Author:
     provider: str | None
     system: bool = False  # an integration acting for a unit, not a person
 
-    @property
-    def nursing(self) -> bool:
-        return self.profession in ("registered-nurse", "assistant-nurse")
-
 
 def author_of(repo: Repository) -> Author:
     """The caller as the author of plan entries: staff, or a system acting for a unit."""

@@ -122,14 +122,6 @@ class Params:
     def refs(self, name: str, rtype: str) -> list[str]:
         return [r for t in self.all(name) if (r := _ref(t, self._where(name), rtype, True))]
 
-    def flag(self, name: str) -> bool | None:
-        typed = self.typed(name)
-        if typed is None:
-            return None
-        if not isinstance(typed[1], bool):
-            raise BadRequest(f"Parameter '{self._where(name)}' must be a valueBoolean")
-        return typed[1]
-
 
 def _ref(typed: Typed | None, where: str, rtype: str, required: bool) -> str | None:
     if typed is None:

@@ -160,3 +160,21 @@ def test_instance_level_apply_and_bad_template_references(cp_world: World) -> No
     assert w.staff["doctor"].op("PlanDefinition/$apply", url=f"{BASE}/malnutrition",
                                 exclude=["zz"], carePlan={"reference": f"CarePlan/{plan['id']}"}
                                 ).status_code == 422
+
+
+def test_a_template_action_without_a_profession_writes_nothing(cp_world: World) -> None:
+    w = cp_world
+    plan = w.plan_of(w.admit("Andersson"))
+    local = {k: v for k, v in templates.vendored()[1].items() if k not in ("id", "meta")}
+    local |= {"url": f"{BASE}/local-fall-prevention",
+              "action": [*local["action"], {"id": "x1", "title": "Höftskydd"}]}
+    assert w.c.post("/fhir/PlanDefinition", json=local, headers=FHIR_JSON).status_code == 201
+    counts = {t: w.c.get(f"/fhir/{t}", params={"_summary": "count"}).json()["total"]
+              for t in ("Condition", "Goal")}
+    r = _apply(w, "nurse", plan["id"], f"{BASE}/local-fall-prevention")
+    assert r.status_code == 422, r.text
+    assert "responsible profession" in r.json()["issue"][0]["diagnostics"]
+    # The problem and goal created before the failing action were rolled back with it.
+    assert {t: w.c.get(f"/fhir/{t}", params={"_summary": "count"}).json()["total"]
+            for t in ("Condition", "Goal")} == counts
+    assert "activity" not in w.staff["nurse"].read(f"CarePlan/{plan['id']}")

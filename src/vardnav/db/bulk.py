@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 
+COPY_FROM = 50  # rows; fewer are inserted with one statement
+
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
@@ -23,7 +25,9 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         finally:
             cursor.close()
         return
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        # PostgreSQL: a few rows (one resource's index rows) go as one multi-row INSERT, a
+        # single round trip; COPY takes three (start, data, end).
         conn.execute(_insert(table), rows)
         return
     columns = list(rows[0])

@@ -15,6 +15,8 @@ import contextlib
 import copy
 from typing import Any
 
+import orjson
+
 from vardnav.domains.adt.codes import (
     class_coding,
     disposition_concept,
@@ -40,8 +42,11 @@ def new_encounter(*, encounter_id: str, patient_id: str, kind: str, status: str,
 
 
 def clone(enc: dict[str, Any]) -> dict[str, Any]:
-    """A copy without `meta`, to be written as the next version."""
-    return {k: copy.deepcopy(v) for k, v in enc.items() if k != "meta"}
+    """A copy without `meta`, to be written as the next version. (JSON data: a round trip
+    through orjson copies it several times faster than copy.deepcopy.)"""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(
+        {k: v for k, v in enc.items() if k != "meta"}))
+    return copied
 
 
 def set_status(enc: dict[str, Any], status: str, at: str) -> None:

@@ -385,8 +385,10 @@ async def stop(server: asyncio.Server) -> None:
     for task in list(connections):
         task.cancel()
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.gather(*connections, return_exceptions=True), 5)
-        await asyncio.wait_for(server.wait_closed(), 5)
+        async with asyncio.timeout(5):
+            await asyncio.gather(*connections, return_exceptions=True)
+        async with asyncio.timeout(5):
+            await server.wait_closed()
     processor: Processor | None = getattr(server, "hl7_processor", None)
     if processor is not None:  # its lanes finish what is queued, off the event loop
         await asyncio.to_thread(processor.close)

@@ -96,8 +96,11 @@ class ReceiverWorker:
         self._stopping.set()
 
     async def _nap(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+        # that arrives as its timeout expires, and the worker would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def run(self) -> None:
         try:
@@ -166,14 +169,15 @@ class ReceiverWorker:
     async def _send(self, head: Head) -> None:
         try:
             if self._stream is None:
-                self._stream = await asyncio.wait_for(
-                    open_hl7_connection(self.receiver.host, self.receiver.port,
-                                        limit=self.max_frame, encoding="utf-8"),
-                    self.ack_timeout)
+                async with asyncio.timeout(self.ack_timeout):  # (as in _nap: not wait_for)
+                    self._stream = await open_hl7_connection(
+                        self.receiver.host, self.receiver.port, limit=self.max_frame,
+                        encoding="utf-8")
             reader, writer = self._stream
             writer.writeblock(head.message.encode("utf-8"))
             await writer.drain()
-            block = await asyncio.wait_for(reader.readblock(), self.ack_timeout)
+            async with asyncio.timeout(self.ack_timeout):
+                block = await reader.readblock()
         except TimeoutError as exc:
             raise DeliveryError(f"no ACK within {self.ack_timeout:g} s") from exc
         except (OSError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:

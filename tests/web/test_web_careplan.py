@@ -46,6 +46,12 @@ def test_a_template_applied_and_interventions_and_goals_per_profession(world: Wo
     row = next(x for x in rows.split("<tr") if "Inspektera hud" in x)
     assert "Dietist" in row and "2026-12-01" in row and "2 gånger/dag" in row
 
+    # Per profession: the nurse's own interventions only.
+    mine = nurse.get(f"{page}?profession=mine").text.split('id="activities"')[1]
+    mine = mine.split("</table>")[0]
+    assert "Inspektera hud" not in mine and "Sjuksköterska" in mine
+    assert "Fysioterapeut" not in mine
+
     r = post_form(nurse, page, to=f"{page}/goal", plan=plan[1], description="Inga fall")
     assert r.status_code == 400
     for name in ("goal-measure", "goal-target", "goal-dueDate"):

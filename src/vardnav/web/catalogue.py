@@ -344,6 +344,8 @@ ENGLISH: dict[str, str] = {
     "Ingen aktiv vårdplan som du får se.": "No active care plan that you may see.",
     "Insats": "Intervention",
     "Insatser per profession": "Interventions per profession",
+    "Visa alla professioners insatser": "Show every profession's interventions",
+    "Visa bara min professions insatser": "Show my profession's interventions only",
     "Lägg till insats": "Add intervention",
     "Lägg till mål": "Add goal",
     "Mall": "Template",

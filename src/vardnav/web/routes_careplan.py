@@ -164,7 +164,8 @@ def build_careplan_router() -> APIRouter:
                         status, c=data, templates=templates(), flash=take_flash(p),
                         professions=PROFESSIONS, my_profession=p.who.role or "",
                         statuses=ACTIVITY_STATUS, instruments=INSTRUMENT_NAMES,
-                        form=form or {})
+                        form=form or {},
+                        only_mine=p.request.query_params.get("profession") == "mine")
 
     @page(kinds=STAFF)
     async def careplan_page(p: Page, patient_id: str) -> Response:

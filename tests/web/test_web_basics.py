@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from web_support import World, csrf_of, post_form, sign_in, text_of
 
 from vardnav.web.catalogue import ENGLISH
@@ -147,3 +148,19 @@ def test_every_swedish_text_has_an_english_translation() -> None:
                 missing.add(text)
         missing |= {m for m in re.findall(r"\bt\('([^']*)'", source) if m not in ENGLISH}
     assert not missing
+
+
+def test_an_unexpected_failure_is_an_error_page_and_is_logged(
+        world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from vardnav.web import routes_patients
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(routes_patients, "overview", broken)
+    c = world.client()
+    sign_in(c, world.staff["nurse"].hsa)
+    r = c.get(f"/web/patients/{world.patient}")
+    assert r.status_code == 500 and "Sidan kunde inte visas. Felet är loggat." in r.text
+    assert "secret internal detail" not in r.text and "Traceback" not in r.text
+    assert "secret internal detail" in caplog.text

@@ -116,3 +116,28 @@ def test_ready_for_discharge_reaches_the_municipalitys_inbox(world: World) -> No
     text = text_of(r.text)
     assert "Meddelandena är kvitterade." in text and "Kvitterat" in text
     assert "Okvitterat" not in text
+
+
+def test_primary_care_appoints_the_named_care_contact_and_calls_the_sip_meeting(
+        world: World) -> None:
+    nurse = world.client()
+    sign_in(nurse, world.staff["nurse"].hsa)
+    admit(nurse, world, ward_of(nurse))
+    overview = nurse.get(f"/web/patients/{world.patient}").text
+    enc = re.search(r"/web/encounters/([\w-]+)/discharge-support", overview)[1]  # type: ignore[index]
+    post_form(nurse, f"/web/encounters/{enc}/discharge-support", consent="yes")
+
+    vc = world.client()
+    sign_in(vc, world.staff["vc-doctor"].hsa)  # the patient's primary-care centre
+    inbox = vc.get("/web/inbox").text
+    assert "Greta Testsson" in text_of(inbox) and "Bli fast vårdkontakt" in inbox
+    r = vc.post(f"/web/inbox/plan/{enc}", data={"csrf": csrf_of(inbox), "action": "contact"})
+    assert "Du är patientens fasta vårdkontakt." in text_of(r.text)
+    r = vc.post(f"/web/inbox/plan/{enc}", data={"csrf": csrf_of(r.text), "action": "sip",
+                                                 "meeting": "i morgon"})
+    assert r.status_code == 400
+    assert '<p class="field-error" id="meeting-error">Ange mötestid' in r.text
+    meeting = (datetime.now(SWEDEN) + timedelta(days=2)).strftime("%Y-%m-%dT10:00")
+    r = vc.post(f"/web/inbox/plan/{enc}", data={"csrf": csrf_of(r.text), "action": "sip",
+                                                 "meeting": meeting})
+    assert "SIP-mötet är kallat." in text_of(r.text)

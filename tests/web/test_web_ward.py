@@ -141,3 +141,22 @@ def test_primary_care_appoints_the_named_care_contact_and_calls_the_sip_meeting(
     r = vc.post(f"/web/inbox/plan/{enc}", data={"csrf": csrf_of(r.text), "action": "sip",
                                                  "meeting": meeting})
     assert "SIP-mötet är kallat." in text_of(r.text)
+
+
+def test_transfer_to_another_bed_from_the_board(world: World) -> None:
+    c = world.client()
+    sign_in(c, world.staff["nurse"].hsa)
+    ward = ward_of(c)
+    first = admit(c, world, ward)
+    board = c.get(f"/web/beds/{ward}").text
+    enc = re.search(r"/web/encounters/([\w-]+)/transfer", board)[1]  # type: ignore[index]
+    page = f"/web/encounters/{enc}/transfer?back=/web/beds/{ward}"
+    r = post_form(c, page, bed="", ward="", back=f"/web/beds/{ward}")
+    assert r.status_code == 400 and 'id="bed-error"' in r.text
+    target = re.search(r'<option value="([\w-]+)">Medicinavdelning 1, sal 2, säng 1<',
+                       c.get(page).text)[1]  # type: ignore[index]
+    r = post_form(c, page, bed=target, back=f"/web/beds/{ward}")
+    assert "Patienten är flyttad." in text_of(r.text)
+    old = text_of(r.text.split(f'id="bed-{first}"')[1].split("</section>")[0])
+    new = text_of(r.text.split(f'id="bed-{target}"')[1].split("</section>")[0])
+    assert "Städas" in old and "Greta Testsson" in new

@@ -114,3 +114,29 @@ def test_blocked_data_is_hidden_with_a_notice_and_can_be_lifted_temporarily(
                   reason="Patienten samtycker muntligt")
     text = text_of(r.text)
     assert "Spärren är tillfälligt hävd i 2 dagar" in text and "Penicillin" in text
+
+
+def test_search_never_finds_the_staff_members_own_record(world: World) -> None:
+    from datetime import date
+
+    from web_support import personnummer
+
+    from vardnav.domains.identity.swedish_identifiers import PERSONNUMMER_SYSTEM
+
+    nurse = world.staff["nurse"]
+    own = personnummer(date(1980, 1, 2), 456)
+    person = world.system.get(f"/fhir/Practitioner/{nurse.practitioner}").json()
+    person["identifier"].append({"system": PERSONNUMMER_SYSTEM, "value": own})
+    assert world.system.put(f"/fhir/Practitioner/{nurse.practitioner}", json=person).is_success
+    created = world.system.post("/fhir/Patient", json={
+        "resourceType": "Patient", "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": own}],
+        "name": [{"family": "Holmqvist", "given": ["Egen"]}], "birthDate": "1980-01-02"})
+    assert created.status_code == 201
+    c = world.client()
+    sign_in(c, nurse.hsa)
+    r = c.get("/web/patients", params={"q": own})
+    assert "Ingen patient hittades." in text_of(r.text)
+    assert c.get(f"/web/patients/{created.json()['id']}").status_code == 404
+    colleague = world.client()
+    sign_in(colleague, world.staff["vc-doctor"].hsa)
+    assert "Egen Holmqvist" in colleague.get("/web/patients", params={"q": own}).text

@@ -140,3 +140,17 @@ def test_search_never_finds_the_staff_members_own_record(world: World) -> None:
     colleague = world.client()
     sign_in(colleague, world.staff["vc-doctor"].hsa)
     assert "Egen Holmqvist" in colleague.get("/web/patients", params={"q": own}).text
+
+
+def test_the_overview_in_english(world: World) -> None:
+    c = world.client()
+    sign_in(c, world.staff["vc-doctor"].hsa)
+    post_form(c, f"/web/patients/{world.patient}/care-relationship", reason="Besök")
+    post_form(c, "/web/", to="/web/lang", lang="en", next="/web/")
+    text = overview(c, world)
+    for words in ("Attention signal", "Hypersensitivity: Penicillin (high severity)",
+                  "Current stay", "Problems and diagnoses", "Hjärtsvikt", "Emergency access",
+                  "Role: Physician", "female"):
+        assert words in text, words
+    assert re.search(r"\b\d+ years\b", text)
+    assert "Uppmärksamhetssignal" not in text

@@ -237,6 +237,9 @@ ENGLISH: dict[str, str] = {
     "Spärr": "Block",
     "Spärra": "Block",
     "Spärra uppgifter": "Block information",
+    "Som vårdnadshavare kan du läsa ditt barns journal men inte spärra barnets uppgifter eller "
+    "häva barnets spärrar.": "As a guardian you can read your child's record but not block "
+                            "the child's information or lift the child's blocks.",
     "Spärrar": "Blocks",
     "Spärren är hävd.": "The block is lifted.",
     "Spärren är registrerad. Uppgifterna visas inte längre utanför den enhet eller "

@@ -83,8 +83,11 @@ def build_resident_router() -> APIRouter:
             if done is not None:
                 return done
         data = await p.run(lambda f: privacy(f, patient_of(p)))
+        # A guardian reads a young child's record but cannot block the child's data (PDL).
+        guardian = (p.who.fhir_user or "").startswith("RelatedPerson/") if p.who else False
         return p.render("web/my_privacy.html", p.t("Samtycken och spärrar"), d=data,
-                        form=form, flash=take_flash(p), status=400 if p.errors else 200)
+                        form=form, flash=take_flash(p), guardian=guardian,
+                        status=400 if p.errors else 200)
 
     async def _change(p: Page, form: dict[str, str]) -> Response | None:
         action = form.get("action")

@@ -116,6 +116,9 @@ def test_ready_for_discharge_reaches_the_municipalitys_inbox(world: World) -> No
     text = text_of(r.text)
     assert "Meddelandena är kvitterade." in text and "Kvitterat" in text
     assert "Okvitterat" not in text
+    # The municipality sees the stay (consent) but the ward's steps are not offered to it.
+    theirs = coordinator.get(f"/web/patients/{world.patient}").text
+    assert "Medicinavdelning 1" in text_of(theirs) and "/discharge-ready" not in theirs
 
 
 def test_primary_care_appoints_the_named_care_contact_and_calls_the_sip_meeting(

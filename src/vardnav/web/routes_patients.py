@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from vardnav.domains.access.profiles import CONSENT_CATEGORY
+from vardnav.domains.identity.organisation.assignments import hsa_of
 from vardnav.errors import VardnavError
 from vardnav.fhir.operations.registry import OPERATIONS
 from vardnav.web import views
@@ -45,7 +46,8 @@ def find_patients(fhir: Fhir, query: str) -> list[dict[str, Any]]:
 def _stay(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
     found = fhir.search("Encounter", ("patient", patient_id), ("status", ACTIVE_STAY),
                         ("class", "IMP"), ("_include", "Encounter:participant"),
-                        ("_include", "Encounter:location"))
+                        ("_include", "Encounter:location"),
+                        ("_include", "Encounter:service-provider"))
     if not found.matches:
         return None
     enc = found.matches[0]
@@ -67,7 +69,9 @@ def _stay(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
         staff.append({"role": role, "name": views.name(person) if person else ""})
     expected = next((x.get("valueDateTime") for x in enc.get("extension", [])
                      if x.get("url", "").endswith("plannedEndDate")), None)
+    ward_unit = found.included.get((enc.get("serviceProvider") or {}).get("reference", ""))
     return {"id": enc["id"], "status": enc.get("status"), "ward": places.get("wa", ""),
+            "unit_hsa": hsa_of(ward_unit) if ward_unit else None,
             "room": places.get("ro", ""), "bed": places.get("bd", ""), "staff": staff,
             "since": views.when((enc.get("period") or {}).get("start")),
             "expected": views.when(expected) if expected else ""}

@@ -474,4 +474,8 @@ CODES: dict[str, tuple[str, str]] = {
     "draft": ("utkast", "draft"), "rejected": ("avvisad", "rejected"),
     "proposed": ("föreslagen", "proposed"),
     "inner": ("inre", "inner"), "outer": ("yttre", "outer"),
+    "achieved": ("uppnått", "achieved"), "not-achieved": ("ej uppnått", "not achieved"),
+    "improving": ("förbättras", "improving"), "worsening": ("försämras", "worsening"),
+    "no-change": ("oförändrat", "no change"), "sustaining": ("bibehålls", "sustaining"),
+    "no-progress": ("ingen förbättring", "no progress"),
 }

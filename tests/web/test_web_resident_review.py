@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web_support import World, post_form, sign_in, text_of
+from web_support import World, csrf_of, post_form, sign_in, text_of
 
 pytest_plugins = ("web_fixtures",)
 
@@ -70,3 +70,36 @@ def test_log_reviewer_sees_flagged_accesses_and_any_patients_extract(world: Worl
     assert "Greta Testsson" in text and "Medicinavdelning 1" in text
     r = c.get("/web/review/extract", params={"patient": "19000101-0000"})
     assert r.status_code == 400 and 'id="patient-error"' in r.text
+
+
+def test_a_guardian_reads_a_young_childs_record_but_cannot_block_it(world: World) -> None:
+    from datetime import date
+
+    from web_support import personnummer
+
+    from vardnav.domains.identity.signin.records import ROLE_CODE_SYSTEM
+    from vardnav.domains.identity.swedish_identifiers import PERSONNUMMER_SYSTEM
+
+    today = date.today()
+    born = date(today.year - 6, 1, 15)
+    child = world.system.post("/fhir/Patient", json={
+        "resourceType": "Patient", "birthDate": born.isoformat(),
+        "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": personnummer(born, 345)}],
+        "name": [{"family": "Testsson", "given": ["Lilla"]}]}).json()
+    link = world.system.post("/fhir/RelatedPerson", json={
+        "resourceType": "RelatedPerson", "active": True,
+        "patient": {"reference": f"Patient/{child['id']}"},
+        "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": world.pnr}],
+        "relationship": [{"coding": [{"system": ROLE_CODE_SYSTEM, "code": "GUARD"}]}]})
+    assert link.status_code == 201, link.text
+    c = world.client()
+    r = sign_in(c, world.pnr, unit_label="Lilla Testsson")
+    assert "Journal: ditt barn Lilla Testsson" in text_of(r.text)
+    page = c.get("/web/me/privacy")
+    assert "Som vårdnadshavare kan du läsa ditt barns journal men inte spärra" in page.text
+    assert 'value="block"' not in page.text
+    # A block posted all the same is refused by the engine, and said so on the page.
+    r = c.post("/web/me/privacy", data={"csrf": csrf_of(page.text), "action": "block",
+                                         "kind": "outer",
+                                         "provider": "SE2321000131-E000000000001"})
+    assert r.status_code == 400 and "A guardian cannot block a child" in r.text

@@ -114,7 +114,8 @@ def browser(site: Site) -> Iterator[object]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM),
-                                      args=["--no-sandbox", "--disable-gpu"])
+                                      args=["--no-sandbox", "--disable-gpu",
+                                            "--disable-dev-shm-usage"])
         yield chromium
         chromium.close()
 

@@ -1,12 +1,13 @@
 """Inbound HL7 v2 ADT applied per second, end to end over MLLP (issue 5: ≥ 300/s).
 
-A `vardnav hl7 listen` process on a SQLite store (temporary directory) with the demo region
-and population; this process sends with python-hl7's asyncio client over several
-connections, one message at a time per connection (each waits for its ACK, as MLLP senders
-do). Each patient's stay is five messages in order — A01 admit to a ward, A02 transfer to
+A `vardnav hl7 listen` process on a SQLite store (temporary directory; --db postgres: a
+fresh PostgreSQL database, dropped afterwards) with the demo region and population, settled
+after loading as the other benchmarks' stores; this process sends with python-hl7's asyncio
+client over several connections, one message at a time per connection (each waits for its
+ACK, as MLLP senders do). Each patient's stay is five messages in order — A01 admit to a ward, A02 transfer to
 another ward, A21 leave, A22 return, A03 discharge — so every message is a real workflow step
-(Encounter write, rule tables, audit log, idempotency row). Prints throughput and the
-send-to-ACK latency.
+(Encounter write, rule tables, audit log, idempotency row). Prints throughput, the
+send-to-ACK latency and the listener's CPU time per message.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ location list with periods, participants...), the beds' status and the rule tabl
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from adt_support import GER2, MED1, World
@@ -149,3 +150,32 @@ def test_cancel_discharge_when_the_patient_was_admitted_again(world: World) -> N
     w.admit(0, bed=w.beds[GER2][0])
     r = w.op(f"Encounter/{enc['id']}/$cancel-discharge")
     assert r.status_code == 409 and "already has an active inpatient stay" in r.text
+
+
+def test_cancel_pre_admission(world: World) -> None:
+    """A38: the planned admission will not happen. The Encounter is cancelled, the bed board
+    stops expecting the patient, no admission takes it up, and only a plan can be cancelled
+    this way."""
+    w = world
+    pre = w.ok(f"Patient/{w.patients[0]}/$pre-admit", 201, ward=w.wards[MED1],
+               expectedAt=datetime.now(UTC).isoformat())
+    def incoming() -> list[Any]:
+        board = w.board(f"Location/{w.wards[MED1]}")
+        ward = next(p["part"] for p in board["parameter"] if p["name"] == "ward")
+        return [p for p in ward if p["name"] == "incomingAdmission"]
+
+    assert len(incoming()) == 1
+    cancelled = w.ok(f"Encounter/{pre['id']}/$cancel-pre-admit")
+    assert cancelled["status"] == "cancelled"
+    assert [h["status"] for h in cancelled["statusHistory"]] == ["planned", "cancelled"]
+    assert "end" in cancelled["statusHistory"][0]["period"]
+    assert incoming() == []
+    tables = w.snapshot()["tables"]
+    assert tables["adt_stay"] == tables["adt_bed"] == []
+    # Cancelled is final: not cancelled again, not taken up by an admission.
+    assert w.op(f"Encounter/{pre['id']}/$cancel-pre-admit").status_code == 422
+    assert w.op(f"Patient/{w.patients[0]}/$admit", bed=w.beds[MED1][0],
+                attending=w.doctors[0], encounter=f"Encounter/{pre['id']}").status_code == 422
+    # An admission is cancelled with A11, not A38.
+    enc = w.admit(1)
+    assert w.op(f"Encounter/{enc['id']}/$cancel-pre-admit").status_code == 422

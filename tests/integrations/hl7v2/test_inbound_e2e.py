@@ -327,3 +327,37 @@ def test_many_connections_at_once_keep_each_patients_order(hospital: Hospital) -
         assert enc["status"] == "finished"
         assert [s["status"] for s in enc["statusHistory"]] == [
             "in-progress", "onleave", "in-progress", "finished"]
+
+
+def test_a_pre_admission_cancelled_from_another_system(hospital: Hospital) -> None:
+    """A05 plans an admission, A38 cancels it: the Encounter ends cancelled, and both steps
+    go out to the other receiver (A38 as ADT_A38 with the planned ward)."""
+    h = hospital
+    expected = "PV2||||||||20261201080000+0100"
+    messages = [
+        adt("A05", control_id="P1", pnr=PATIENTS[9], pv1=pv1(MED9, bed_code="", cls="P"),
+            extra=expected),
+        adt("A38", control_id="P2", pnr=PATIENTS[9], pv1=pv1(MED9, bed_code="", cls="P")),
+        adt("A38", control_id="P3", pnr=PATIENTS[9], pv1=pv1(MED9, bed_code="", cls="P")),
+    ]
+
+    async def scenario() -> list[hl7.Message]:
+        async with listener(h) as port:
+            return await send(port, messages)
+
+    acks = run_ack(scenario())
+    assert [code(a) for a in acks] == ["AA", "AA", "AE"], [str(a) for a in acks]
+    assert "no encounter that is planned" in err(acks[2])[1]
+    (enc,) = h.encounters(PATIENTS[9])
+    assert enc["status"] == "cancelled"
+    with h.engine.connect() as conn:
+        sent = conn.execute(select(outbox.c.trigger, outbox.c.message)
+                            .order_by(outbox.c.id)).all()
+    assert [r.trigger for r in sent] == ["A05", "A38"]
+    a38 = hl7.parse(sent[1].message)
+    assert str(a38["MSH.F9.R1.C3"]) == "ADT_A38" and str(a38["PV1.F2"]) == "P"
+    assert str(a38["PV1.F3.R1.C1"]) == f"{MED9}-L"
+
+
+def run_ack(scenario: Any) -> list[hl7.Message]:
+    return asyncio.run(asyncio.wait_for(scenario, 60))

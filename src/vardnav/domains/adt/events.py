@@ -21,6 +21,7 @@ UPDATE = "A08"          # patient or visit information changed (e.g. responsible
 CANCEL_ADMIT = "A11"
 CANCEL_TRANSFER = "A12"
 CANCEL_DISCHARGE = "A13"
+CANCEL_PRE_ADMIT = "A38"  # the planned admission will not happen
 LEAVE = "A21"           # leave of absence begins
 RETURN = "A22"          # back from leave of absence
 

@@ -230,6 +230,8 @@ def adt_operations(workflow: AdtWorkflow) -> list[Operation]:
          canceller(workflow.cancel_transfer)),
         ("cancel-discharge", "Encounter", "A13: cancel the discharge", [],
          canceller(workflow.cancel_discharge)),
+        ("cancel-pre-admit", "Encounter", "A38: cancel the pre-admission (planned Encounter)",
+         [], canceller(workflow.cancel_pre_admit)),
         ("update-staff", "Encounter",
          "A08: change the responsible physician or nurse, or the expected discharge",
          [attending, ("nurse", "Reference", 0, "Responsible nurse (Practitioner)"),

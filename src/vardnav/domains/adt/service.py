@@ -37,6 +37,7 @@ from vardnav.domains.adt.events import (
     ADMIT,
     CANCEL_ADMIT,
     CANCEL_DISCHARGE,
+    CANCEL_PRE_ADMIT,
     CANCEL_TRANSFER,
     DISCHARGE,
     LEAVE,
@@ -85,7 +86,8 @@ JOURNALED = (ADMIT, REGISTER, TRANSFER, DISCHARGE, LEAVE, RETURN)
 _STEP_NAMES = {REGISTER: "register-visit", PRE_ADMIT: "pre-admit", ADMIT: "admit",
                TRANSFER: "transfer", DISCHARGE: "discharge", UPDATE: "update-staff",
                CANCEL_ADMIT: "cancel-admit", CANCEL_TRANSFER: "cancel-transfer",
-               CANCEL_DISCHARGE: "cancel-discharge", LEAVE: "leave", RETURN: "return"}
+               CANCEL_DISCHARGE: "cancel-discharge", LEAVE: "leave", RETURN: "return",
+               CANCEL_PRE_ADMIT: "cancel-pre-admit"}
 
 
 def _utcnow() -> datetime:
@@ -347,6 +349,26 @@ class AdtWorkflow:
                          origin_control_id: str | None = None) -> dict[str, Any]:
         """A13: undo the discharge: the stay, bed and summary are as before it."""
         return self._cancel(repo, encounter_id, CANCEL_DISCHARGE, origin, origin_control_id)
+
+    def cancel_pre_admit(self, repo: Repository, *, encounter_id: str,
+                         origin: str | None = None,
+                         origin_control_id: str | None = None) -> dict[str, Any]:
+        """A38: the planned admission will not happen. The pre-admission is cancelled
+        (Encounter status cancelled, its planned ward kept as the record of the plan): no
+        admission takes it up any more, the bed board no longer expects the patient, and
+        the ward's care relationship from the plan ends."""
+        authorize_step(repo)
+        t = self._time(None)
+        lock(repo, f"encounter:{encounter_id}")
+        before, row = managed(repo, encounter_id)
+        if row.state != "planned":
+            raise BusinessRuleViolation(
+                f"Encounter/{encounter_id} is {row.state}: only a pre-admission (planned) is "
+                "cancelled with A38; an admission is cancelled with A11")
+        enc = stays.clone(before)
+        stays.set_status(enc, "cancelled", instant(t))
+        return self._step(repo, CANCEL_PRE_ADMIT, before, enc, at=t, journal=False,
+                          origin=origin, origin_control_id=origin_control_id)
 
     def _cancel(self, repo: Repository, encounter_id: str, trigger: str, origin: str | None,
                 origin_control_id: str | None) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from vardnav.integrations.hl7v2.codec import (
     parse_ts,
 )
 
-TRIGGERS = ("A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A21", "A22")
+TRIGGERS = ("A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A21", "A22",
+            "A38")
 _NUMBER_KINDS = {PERSONNUMMER_OID: PERSONNUMMER, SAMORDNINGSNUMMER_OID: SAMORDNINGSNUMMER}
 
 

@@ -41,7 +41,7 @@ _DISPOSITIONS = {**{v: k for k, v in DISPOSITION_CODES.items()},
 _STATES = {"A02": ("in-progress",), "A03": ("in-progress", "onleave"),
            "A08": ("in-progress", "onleave", "planned"), "A11": ("in-progress", "onleave"),
            "A12": ("in-progress",), "A13": ("finished",), "A21": ("in-progress",),
-           "A22": ("onleave",)}
+           "A22": ("onleave",), "A38": ("planned",)}
 
 
 class WorkflowApplier:
@@ -109,6 +109,8 @@ class WorkflowApplier:
             return wf.leave(repo, encounter_id=encounter_id, at=at, **origin)
         if t == "A22":
             return wf.return_from_leave(repo, encounter_id=encounter_id, at=at, **origin)
+        if t == "A38":
+            return wf.cancel_pre_admit(repo, encounter_id=encounter_id, **origin)
         cancel = {"A11": wf.cancel_admit, "A12": wf.cancel_transfer,
                   "A13": wf.cancel_discharge}[t]
         return cancel(repo, encounter_id=encounter_id, **origin)

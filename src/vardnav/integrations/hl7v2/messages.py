@@ -33,7 +33,7 @@ SENDING_APPLICATION = "VARDNAV"
 # Message structure (MSH-9.3) per trigger, HL7 v2.5 table 0354.
 STRUCTURE = {"A01": "ADT_A01", "A02": "ADT_A02", "A03": "ADT_A03", "A04": "ADT_A01",
              "A05": "ADT_A05", "A08": "ADT_A01", "A11": "ADT_A09", "A12": "ADT_A12",
-             "A13": "ADT_A01", "A21": "ADT_A21", "A22": "ADT_A21"}
+             "A13": "ADT_A01", "A21": "ADT_A21", "A22": "ADT_A21", "A38": "ADT_A38"}
 # Triggers whose structure carries a visit-level ROL segment (the responsible nurse).
 _WITH_ROL = {"ADT_A01", "ADT_A05"}
 
@@ -177,7 +177,7 @@ def pl(location: Sequence[dict[str, Any]], facility: str | None) -> str:
 
 def patient_class(event: AdtEvent) -> str:
     encounter = event.encounter
-    if encounter.get("status") == "planned" or event.trigger == "A05":
+    if encounter.get("status") == "planned" or event.trigger in ("A05", "A38"):
         return "P"
     code = (encounter.get("class") or {}).get("code", "")
     return _PATIENT_CLASS.get(code, "I")
@@ -197,7 +197,7 @@ def pv1(event: AdtEvent, facility: str | None) -> str:
         code = DISPOSITION_CODES.get(event.disposition, event.disposition)
         disposition = components(escape(code), escape(DISPOSITION_TEXT.get(event.disposition,
                                                                             "")))
-    admitted = "" if trigger == "A05" else hl7_ts(period.get("start"))
+    admitted = "" if trigger in ("A05", "A38") else hl7_ts(period.get("start"))
     discharged = hl7_ts(period.get("end")) if trigger == "A03" else ""
     visit = components(escape(encounter.get("id", "")), "", "", VARDNAV_NAMESPACE, "VN")
     fields = ["1", patient_class(event), pl(here, facility), "", "", pl(prior, facility),
@@ -217,7 +217,7 @@ def pv2(event: AdtEvent) -> str:
     expected_start = _extension(encounter, PLANNED_START)
     if event.trigger == "A05" and not expected_start:
         expected_start = (encounter.get("period") or {}).get("start")
-    if event.trigger != "A05":
+    if event.trigger not in ("A05", "A38"):  # A38: the arrival that will not happen
         expected_start = None
     expected_end = _extension(encounter, PLANNED_END)
     if not (expected_start or expected_end):

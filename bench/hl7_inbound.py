@@ -4,10 +4,10 @@ A `vardnav hl7 listen` process on a SQLite store (temporary directory; --db post
 fresh PostgreSQL database, dropped afterwards) with the demo region and population, settled
 after loading as the other benchmarks' stores; this process sends with python-hl7's asyncio
 client over several connections, one message at a time per connection (each waits for its
-ACK, as MLLP senders do). Each patient's stay is five messages in order — A01 admit to a ward, A02 transfer to
-another ward, A21 leave, A22 return, A03 discharge — so every message is a real workflow step
-(Encounter write, rule tables, audit log, idempotency row). Prints throughput, the
-send-to-ACK latency and the listener's CPU time per message.
+ACK, as MLLP senders do). Each patient's stay is five messages in order — A01 admit to a
+ward, A02 transfer to another ward, A21 leave, A22 return, A03 discharge — so every message
+is a real workflow step (Encounter write, rule tables, audit log, idempotency row). Prints
+throughput, the send-to-ACK latency and the listener's CPU time per message.
 """
 
 from __future__ import annotations

@@ -77,7 +77,9 @@ def _stay(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
             "expected": views.when(expected) if expected else ""}
 
 
-def overview(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
+def overview(fhir: Fhir, patient_id: str, *, careplan: bool = True) -> dict[str, Any] | None:
+    """Everything the overview shows; `careplan=False` leaves the plan and scores out (the
+    resident's page does not show them)."""
     patient = fhir.read(f"Patient/{patient_id}")
     if patient is None:
         return None
@@ -125,13 +127,13 @@ def overview(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
                    "start": views.when((e.get("period") or {}).get("start")),
                    "end": views.when((e.get("period") or {}).get("end"))}
                   for e in search("Encounter", ("_count", "15"), ("_sort", "-date"))]
-    careplan = scores = None
-    if "careplan-start" in OPERATIONS:
+    plan = scores = None
+    if careplan and "careplan-start" in OPERATIONS:
         from vardnav.web.routes_careplan import plan_view, risk_scores
 
-        careplan, scores = plan_view(fhir, patient_id), risk_scores(fhir, patient_id)
+        plan, scores = plan_view(fhir, patient_id), risk_scores(fhir, patient_id)
     return {"patient": patient, "id": patient_id, "name": views.name(patient),
-            "careplan": careplan, "scores": scores,
+            "careplan": plan, "scores": scores,
             "number": views.identity_number(patient), "age": views.age(patient),
             "gender": patient.get("gender", ""), "attention": attention,
             "stay": _stay(fhir, patient_id), "problems": problems, "results": results,

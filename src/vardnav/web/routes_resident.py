@@ -57,7 +57,7 @@ def build_resident_router() -> APIRouter:
 
     @page(kinds=RESIDENT)
     async def my_record(p: Page) -> Response:
-        data = await p.run(lambda f: overview(f, patient_of(p)))
+        data = await p.run(lambda f: overview(f, patient_of(p), careplan=False))
         if data is None:
             return p.message(404, p.t("Hittades inte"), p.t("Journalen finns inte."))
         return p.render("web/my_record.html", p.t("Min journal"), o=data)

@@ -112,8 +112,10 @@ def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(db_url: str, key_dir: Path) -> Settings:
+    # Read entries are written before each answer, so a test sees them at once; the
+    # background writer has tests of its own (test_background_reads.py).
     return Settings(database_url=db_url, base_url="http://testserver/fhir",
-                    max_body_bytes=1_000_000, key_dir=key_dir)
+                    max_body_bytes=1_000_000, key_dir=key_dir, audit_background_reads=False)
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     audit_seal_seconds: float = 1.0
     # PostgreSQL: read entries commit asynchronously unless this is set (see audit_log.py).
     audit_synchronous_reads: bool = False
+    # PostgreSQL, while the server runs: read entries are written by a background writer every
+    # audit_background_interval seconds (background_reads.py); false: before each answer.
+    audit_background_reads: bool = True
+    audit_background_interval: float = 0.02
     # HL7 v2 ADT over MLLP (integrations/hl7v2, docs/adt.md). Receivers of outbound messages:
     # comma-separated `name=host:port` (the name is MSH-5; a receiver named like an inbound
     # sender's MSH-3 is not sent that sender's own steps back). The server delivers them

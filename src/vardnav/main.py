@@ -112,8 +112,12 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         gc.freeze()
         # The access log's chain; HL7 v2 outbox delivery and, with VARDNAV_HL7_LISTEN_PORT,
         # the MLLP listener.
-        async with (sealing(engine, settings.audit_seal_seconds), hl7_running(_app),
-                    subscriptions_running(_app)):
+        # (Closed in reverse: the background writer empties its queue before the last seal.)
+        async with (sealing(engine, settings.audit_seal_seconds),
+                    reads_in_background(services.audit, engine,
+                                        settings.audit_background_interval,
+                                        settings.audit_background_reads),
+                    hl7_running(_app), subscriptions_running(_app)):
             yield
 
     app = FastAPI(title="Vårdnav FHIR R4 API", version=__version__, lifespan=lifespan,
@@ -123,7 +127,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
     app.state.services = services
 
     from vardnav.domains.access.audit_router import build_audit_router
-    from vardnav.domains.access.audit_sealer import sealing
+    from vardnav.domains.access.audit_sealer import reads_in_background, sealing
     from vardnav.domains.access.log_extract import log_extract_operation
     from vardnav.domains.access.log_review import log_review_operation
     from vardnav.domains.access.operations import pdl_operations

@@ -5,8 +5,9 @@ or roll back together (a failed write raises before it is recorded, and its tran
 takes back whatever it had logged). Reads on PostgreSQL run in autocommit, so their row
 commits at once — by default as an asynchronous commit (`synchronous_commit = off`): the
 row is committed and visible before the answer leaves, but the server flushes it to disk
-within a fraction of a second instead of making every read wait for a disk flush; the rows
-of concurrent reads are written together (read_log_batches.py). Only a
+within a fraction of a second instead of making every read wait for a disk flush. While the
+server runs, PostgreSQL reads hand their rows to a background writer instead
+(background_reads.py, VARDNAV_AUDIT_BACKGROUND_READS). Only a
 crash of the database server itself in that window loses read entries (never a write's:
 those commit with the write). `VARDNAV_AUDIT_SYNCHRONOUS_READS=true` makes reads wait.
 Rows are stored unsealed; the sealer chains them (audit_chain.py).
@@ -23,8 +24,9 @@ from sqlalchemy.exc import OperationalError
 from vardnav.db.engine import PREPARED
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, audit_row
+from vardnav.domains.access.background_reads import BackgroundReads
 from vardnav.domains.access.models import audit_log, audit_log_patient
-from vardnav.domains.access.read_log_batches import ReadLogBatches
+from vardnav.domains.access.read_rows import insert_rows
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 
 
@@ -35,7 +37,8 @@ class DatabaseAuditSink:
                  synchronous_reads: bool = False) -> None:
         self.clock = clock
         self.synchronous_reads = synchronous_reads
-        self.read_batches = ReadLogBatches()
+        # Set while the server runs with background reads (background_reads.py).
+        self.background: BackgroundReads | None = None
 
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         row = audit_row(ctx, event, self.clock())
@@ -44,9 +47,9 @@ class DatabaseAuditSink:
             _store_beside_sqlite_read(conn, row)
         elif (conn.dialect.name == "postgresql" and reading and not self.synchronous_reads
               and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"):
-            # Only outside a transaction: the batch may carry other requests' rows, which
-            # must not depend on this request's transaction.
-            self.read_batches.store(conn, row)
+            background = self.background
+            if background is None or not background.submit(row):
+                insert_rows(conn, [row])
         else:
             store(conn, row)
 

@@ -48,3 +48,26 @@ async def _seal_once(engine: Engine) -> None:
         await anyio.to_thread.run_sync(seal, engine)
     except Exception:  # the database may be briefly away; the next tick tries again
         log.exception("Sealing the access log failed; will retry")
+
+
+@contextlib.asynccontextmanager
+async def reads_in_background(sink: object, engine: Engine, interval: float,
+                              enabled: bool) -> AsyncIterator[None]:
+    """While open, PostgreSQL read entries of `sink` (a DatabaseAuditSink) are written by a
+    background writer (background_reads.py); on close it writes what is left."""
+    from vardnav.domains.access.audit_log import DatabaseAuditSink
+    from vardnav.domains.access.background_reads import BackgroundReads
+    from vardnav.domains.access.read_rows import insert_rows
+
+    if not (enabled and isinstance(sink, DatabaseAuditSink)
+            and engine.dialect.name == "postgresql" and not sink.synchronous_reads):
+        yield
+        return
+    writer = BackgroundReads(engine, insert_rows, interval=interval)
+    writer.start()
+    sink.background = writer
+    try:
+        yield
+    finally:
+        sink.background = None
+        await anyio.to_thread.run_sync(writer.stop)

@@ -1,0 +1,91 @@
+"""Read entries of the access log written in the background (PostgreSQL, `serve`).
+
+A read's access-log row costs the read more than the patient data law's check does: an
+insert with seven index entries, on the request's path. While the server runs, read entries
+are instead handed to one writer thread per process, which inserts everything handed to it
+every `interval` seconds (default 20 ms) in one transaction. Nothing is dropped: a failed
+write keeps the rows and tries again; if the queue grows past `max_queue` (the database has
+been away for a while) readers write their own rows again, and fail if that fails; at
+shutdown the writer empties the queue. What the mode gives up: a server process killed
+outright (or a machine crash) loses the read entries of its last `interval` — the same kind
+of window as PostgreSQL's asynchronous commit (audit_log.py), which the foreground mode
+has. Writes are never logged here: their rows commit with them. Set
+VARDNAV_AUDIT_BACKGROUND_READS=false to log every read before its answer leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine
+
+from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.access.audit_events import AuditRow
+
+log = logging.getLogger(__name__)
+
+Writer = Callable[[Connection, list[AuditRow]], None]
+
+
+class BackgroundReads:
+    def __init__(self, engine: Engine, write: Writer, *, interval: float = 0.02,
+                 max_batch: int = 500, max_queue: int = 50_000) -> None:
+        self.engine = engine
+        self.write = write
+        self.interval = interval
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self._queue: deque[AuditRow] = deque()
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time keeps rows in order
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="access-log-reads",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, row: AuditRow) -> bool:
+        """Queue `row`; False if the queue is full (the caller writes the row itself)."""
+        with self._lock:
+            if len(self._queue) >= self.max_queue:
+                return False
+            self._queue.append(row)
+        return True
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def flush(self) -> None:
+        """Write everything queued so far; on failure the rows stay queued, in order."""
+        with self._flushing:
+            while True:
+                with self._lock:
+                    batch = [self._queue.popleft()
+                             for _ in range(min(self.max_batch, len(self._queue)))]
+                if not batch:
+                    return
+                try:
+                    run_in_transaction(self.engine, lambda conn, b=batch: self.write(conn, b))
+                except Exception:
+                    with self._lock:
+                        self._queue.extendleft(reversed(batch))
+                    raise
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # the database may be briefly away: the rows wait in order
+                log.exception("Writing queued access-log read entries failed; will retry")

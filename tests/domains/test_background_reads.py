@@ -1,0 +1,119 @@
+"""Read entries written in the background (PostgreSQL, while the server runs): each read's
+row reaches the access log shortly after the answer, in order, none lost when the database
+fails for a while, and all of them when the server stops."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from audit_support import create, log_rows, staff_client
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+
+from conftest import observation, patient
+from vardnav.domains.access.audit_events import AuditRow, audit_row
+from vardnav.domains.access.background_reads import BackgroundReads
+from vardnav.fhir.hooks import AuditRecord, RequestContext
+from vardnav.main import create_app
+
+pytest_plugins = ("audit_fixtures",)
+
+
+def _row(n: int) -> AuditRow:
+    return audit_row(RequestContext(principal=None),
+                     AuditRecord("read", "Patient", [f"p{n}"], patients=[f"p{n}"]), float(n))
+
+
+class Recorder:
+    """Stands in for the database: records what it is given; fails while `down` is set."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.down = False
+
+    def __call__(self, _conn: Connection, rows: list[AuditRow]) -> None:
+        if self.down:
+            raise RuntimeError("database away")
+        self.written.extend(r.patients[0] for r in rows)
+
+
+@pytest.fixture
+def recorder(engine: Engine) -> Recorder:
+    return Recorder()
+
+
+def test_rows_are_written_in_order_and_a_failure_loses_none(engine: Engine,
+                                                             recorder: Recorder) -> None:
+    writer = BackgroundReads(engine, recorder, interval=3600, max_batch=3)
+    for n in range(5):
+        assert writer.submit(_row(n))
+    recorder.down = True
+    with pytest.raises(RuntimeError):
+        writer.flush()
+    assert writer.pending() == 5 and recorder.written == []
+    recorder.down = False
+    writer.submit(_row(5))
+    writer.flush()
+    assert recorder.written == [f"p{n}" for n in range(6)]  # in order, each once
+
+
+def test_a_full_queue_makes_readers_write_their_own_rows(engine: Engine,
+                                                         recorder: Recorder) -> None:
+    writer = BackgroundReads(engine, recorder, interval=3600, max_queue=2)
+    assert writer.submit(_row(1)) and writer.submit(_row(2))
+    assert not writer.submit(_row(3))  # the sink then writes this one itself
+
+
+def test_the_writer_thread_writes_within_its_interval_and_empties_at_stop(
+        engine: Engine, recorder: Recorder) -> None:
+    writer = BackgroundReads(engine, recorder, interval=0.01)
+    writer.start()
+    writer.submit(_row(1))
+    deadline = time.monotonic() + 5
+    while recorder.written != ["p1"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert recorder.written == ["p1"]
+    recorder.down = True
+    writer.submit(_row(2))  # fails in the thread, stays queued
+    time.sleep(0.05)
+    recorder.down = False
+    writer.submit(_row(3))
+    writer.stop()
+    assert recorder.written == ["p1", "p2", "p3"] and writer.pending() == 0
+
+
+def test_a_running_server_logs_every_read_shortly_after_and_all_at_shutdown(
+        engine: Engine, audit_app: Any) -> None:
+    settings = audit_app.state.settings.model_copy(update={"audit_background_reads": True})
+    app = create_app(settings, services=audit_app.state.services, engine=engine)
+    with TestClient(app, headers=audit_app_headers(audit_app)) as system:
+        pid = create(system, patient())["id"]
+        oid = create(system, observation(f"Patient/{pid}"))["id"]
+        nurse = staff_client(app)
+        with nurse:
+            for _ in range(20):
+                assert nurse.get(f"/fhir/Observation/{oid}").status_code == 200
+            deadline = time.monotonic() + 5
+            while (len([r for r in log_rows(engine) if r["interaction"] == "read"]) < 20
+                   and time.monotonic() < deadline):
+                time.sleep(0.02)
+            reads = [r for r in log_rows(engine) if r["interaction"] == "read"]
+            assert len(reads) == 20 and all(r["patients"] == [pid] for r in reads)
+            background = app.state.services.audit.background
+            if engine.dialect.name == "postgresql":
+                assert background is not None  # the reads above went through it
+            else:
+                assert background is None  # SQLite: each read writes its own row
+            for _ in range(30):
+                nurse.get(f"/fhir/Observation/{oid}")
+    # The server stopped: whatever was still queued has been written.
+    assert len([r for r in log_rows(engine) if r["interaction"] == "read"]) == 50
+    assert app.state.services.audit.background is None
+
+
+def audit_app_headers(app: Any) -> dict[str, str]:
+    from conftest import bearer, mint_token
+
+    return bearer(mint_token(app.state.settings))

@@ -74,6 +74,36 @@ def test_language_toggle_switches_the_whole_page_to_english_and_back(world: Worl
     assert "Sök patient" in text_of(r.text)
 
 
+def test_sign_in_pages_have_the_language_button_and_speak_english(world: World) -> None:
+    c = world.client()
+    r = post_form(c, "/login?next=%2Fweb%2Fpatients", to="/web/lang", lang="en",
+                  next="/login?next=%2Fweb%2Fpatients")
+    # Back on the sign-in page, in English, still going where the person was headed.
+    assert r.url.path == "/login" and r.url.params["next"] == "/web/patients"
+    text = text_of(r.text)
+    assert 'lang="en"' in r.text and "Password" in text and "Lösenord" not in text
+    assert 'name="next" value="/web/patients"' in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+    # A wrong password is explained in English; the button then returns to the same target.
+    token = csrf_of(r.text)
+    r = c.post("/login", data={"csrf": token, "username": world.staff["doctor"].hsa,
+                               "password": "wrong", "next": "/web/patients"})
+    assert r.status_code == 403 and "Wrong user name or password." in text_of(r.text)
+    assert 'name="next" value="/login?next=%2Fweb%2Fpatients"' in r.text
+    # The assignment choice and the message pages too.
+    r = c.post("/login", data={"csrf": token, "username": world.staff["doctor"].hsa,
+                               "password": "demo-lösenord-1", "next": "/web/patients"})
+    assert r.url.path == "/login/choose" and "Choose assignment" in text_of(r.text)
+    assert "Physician" in text_of(r.text) and "Välj uppdrag" not in text_of(r.text)
+    r = c.post("/login/choose", data={"csrf": csrf_of(r.text), "choice": "nonsense"})
+    assert r.status_code == 400 and "Choose one of the options in the list." in r.text
+    assert "To sign-in" in r.text
+    # Back to Swedish from a sign-in page.
+    r = post_form(c, "/login/choose", to="/web/lang", lang="sv", next="/login/choose")
+    assert r.url.path == "/login/choose" and "Välj uppdrag" in text_of(r.text)
+
+
 def test_forms_without_the_session_csrf_token_are_refused_and_change_nothing(
         world: World) -> None:
     c = world.client()
@@ -140,7 +170,8 @@ def test_residents_cannot_use_staff_pages(world: World) -> None:
 
 def test_every_swedish_text_has_an_english_translation() -> None:
     missing = set()
-    for path in [*WEB.glob("templates/web/*.html"), *WEB.glob("*.py")]:
+    for path in [*WEB.glob("templates/web/*.html"), *WEB.glob("templates/*.html"),
+                 *WEB.glob("*.py")]:
         source = path.read_text()
         for call in re.finditer(r"\bt\(((?:\s*\"[^\"]*\"\s*)+)", source):
             text = "".join(re.findall(r'"([^"]*)"', call.group(1)))

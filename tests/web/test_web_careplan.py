@@ -92,3 +92,37 @@ def test_risk_assessment_scores_as_you_answer_and_proposes_interventions(
     assert "Insatsen är uppdaterad." in text_of(r.text)
     overview = text_of(nurse.get(f"/web/patients/{world.patient}").text)
     assert "Riskbedömningar: Modifierad Norton (trycksår) 7 (Risk för trycksår)" in overview
+
+
+def test_risk_assessment_questions_and_levels_in_english(world: World) -> None:
+    nurse = admitted_nurse(world)
+    post_form(nurse, "/web/patients", to="/web/lang", lang="en", next="/web/patients")
+    page = f"/web/patients/{world.patient}/assessment/downton"
+    text = text_of(nurse.get(page).text)
+    assert "Risk assessment: Downton (fall risk)" in text
+    assert "Previous falls" in text and "Safe with walking aids" in text
+    assert "Tidigare fall" not in text and "Gångförmåga" not in text
+    # Codes and points are the Questionnaire's: the English page scores the same.
+    r = post_form(nurse, page, **{"previous-falls": "yes", "medications": "sedatives",
+                                  "sensory-deficits": "vision", "mental-state": "confused",
+                                  "gait": "unsafe"})
+    assert "Downton (fall risk) : 5 – High risk of falls" in text_of(r.text)
+
+
+def test_every_risk_assessment_text_has_english() -> None:
+    from vardnav.domains.careplan import instruments
+    from vardnav.web.catalogue import ENGLISH, QUESTIONNAIRE_ENGLISH
+
+    missing = []
+    for key in instruments.INSTRUMENTS:
+        for item in instruments.questionnaire(key)["item"]:
+            if item["type"] != "choice":
+                continue
+            keys = [(key, item["linkId"], "")] + [
+                (key, item["linkId"], o["valueCoding"]["code"]) for o in item["answerOption"]]
+            missing += [k for k in keys if k not in QUESTIONNAIRE_ENGLISH]
+        inst = instruments.INSTRUMENTS[key]
+        for score in range(inst.low, inst.high + 1):
+            if inst.level(score).display not in ENGLISH:
+                missing.append((key, inst.level(score).display, ""))
+    assert not missing

@@ -455,6 +455,177 @@ ENGLISH: dict[str, str] = {
     "Medicinsk sekreterare": "Medical secretary",
     "Loggranskare": "Log reviewer",
     "Administratör": "Administrator",
+    # The sign-in pages of issue 3 (templates/*.html, signin/router.py and flow.py).
+    "Logga in": "Sign in",
+    "Inloggning": "Sign-in",
+    "Inte inloggad": "Not signed in",
+    "via extern IdP": "via external IdP",
+    "Välj uppdrag": "Choose assignment",
+    "Välj journal": "Choose record",
+    "Lösenord": "Password",
+    "HSA-id (personal) eller personnummer, 12 siffror (invånare)":
+        "HSA id (staff) or personal identity number, 12 digits (residents)",
+    "Logga in med {idp}": "Sign in with {idp}",
+    "Demo:": "Demo:",
+    "logga in som en demoanvändare per roll": "sign in as a demo user per role",
+    "Till inloggningen": "To sign-in",
+    "Du är inloggad.": "You are signed in.",
+    "Fortsätt": "Continue",
+    "Till Vårdnav": "To Vårdnav",
+    "Du har flera uppdrag. Välj i vilket du arbetar nu; det avgör vilka journaler du får se.":
+        "You have several assignments. Choose the one you are working in now; it decides "
+        "which records you may see.",
+    "Uppdrag (enhet, roll, vårdgivare)": "Assignment (unit, role, care provider)",
+    "Välj vems journal du vill öppna.": "Choose whose record you want to open.",
+    "Min egen journal ({name})": "My own record ({name})",
+    "Mitt barns journal: {name}": "My child's record: {name}",
+    "Öppna journalen": "Open the record",
+    "Fel användarnamn eller lösenord.": "Wrong user name or password.",
+    "Kontot är spärrat. Kontakta din behörighetsadministratör eller 1177.":
+        "The account is disabled. Contact your access administrator or 1177.",
+    "Formuläret kunde inte läsas. Ladda om sidan och försök igen.":
+        "The form could not be read. Reload the page and try again.",
+    "Formuläret har gått ut eller kom inte från Vårdnav. Ladda om sidan och försök igen.":
+        "The form has expired or did not come from Vårdnav. Reload the page and try again.",
+    "För många misslyckade inloggningsförsök. Av säkerhetsskäl är inloggningen spärrad en "
+    "stund: försök igen om {minutes} minuter.":
+        "Too many failed sign-in attempts. For security, sign-in is blocked for a while: "
+        "try again in {minutes} minutes.",
+    "Inloggningen har gått ut. Logga in igen.": "The sign-in has expired. Sign in again.",
+    "Inloggning med extern IdP är inte aktiverad.":
+        "Sign-in with an external IdP is not enabled.",
+    "Inloggningen har gått ut eller startades inte här. Börja om.":
+        "The sign-in has expired or was not started here. Start again.",
+    "Du har inget aktuellt uppdrag i Vårdnav och kan därför inte logga in. Kontakta din "
+    "enhets behörighetsadministratör.":
+        "You have no current assignment in Vårdnav and so cannot sign in. Contact your "
+        "unit's access administrator.",
+    "Det finns ingen journal för dig i Vårdnav, och du är inte vårdnadshavare för något barn "
+    "under {age} år här. Du kan därför inte logga in.":
+        "There is no record for you in Vårdnav, and you are not the guardian of any child "
+        "under {age} here. So you cannot sign in.",
+    "Välj ett av alternativen i listan.": "Choose one of the options in the list.",
+    "Inloggningen kunde inte kopplas till den här webbläsaren; börja om":
+        "The sign-in could not be tied to this browser; start again",
+    "Identitetsleverantören svarar inte": "The identity provider does not answer",
+    "Identitetsleverantören svarar inte som väntat":
+        "The identity provider does not answer as expected",
+    "Identitetsleverantören uppger en annan utfärdare":
+        "The identity provider names another issuer",
+    "Identitetsleverantörens konfiguration är ofullständig":
+        "The identity provider's configuration is incomplete",
+    "Identitetsleverantörens nycklar kan inte läsas":
+        "The identity provider's keys cannot be read",
+    "Identitetsleverantören skickade ingen kod": "The identity provider sent no code",
+    "Identitetsleverantören uppgav inget HSA-id": "The identity provider gave no HSA id",
+    "Identitetsleverantörens tokentjänst svarar inte":
+        "The identity provider's token service does not answer",
+    "Identitetsleverantören lämnade ingen identitetstoken":
+        "The identity provider returned no identity token",
+    "Identitetstokenens signatur är inte giltig": "The identity token's signature is not valid",
+    # Senior alert levels (instruments.Level.display, the Observation's interpretation).
+    "Risk för trycksår": "Risk of pressure ulcers",
+    "Ingen förhöjd risk för trycksår": "No increased risk of pressure ulcers",
+    "Hög fallrisk": "High risk of falls",
+    "Låg fallrisk": "Low risk of falls",
+    "Normalt nutritionsstatus": "Normal nutritional status",
+    "Risk för undernäring": "At risk of malnutrition",
+    "Undernäring": "Malnourished",
+}
+
+# The risk assessments' questions and answers in English. The vendored Questionnaires
+# (domains/careplan/questionnaires/) are Swedish and stay the source of codes and points;
+# this only changes what is shown. Keyed by (instrument, item linkId, answer code), with ""
+# as the code for the question itself; a missing entry shows the Questionnaire's Swedish.
+QUESTIONNAIRE_ENGLISH: dict[tuple[str, str, str], str] = {
+    ("modified-norton", "mental-status", ""): "Mental status",
+    ("modified-norton", "mental-status", "alert"): "Alert",
+    ("modified-norton", "mental-status", "apathetic"): "Apathetic",
+    ("modified-norton", "mental-status", "confused"): "Confused",
+    ("modified-norton", "mental-status", "stuporous"): "Stuporous/unconscious",
+    ("modified-norton", "physical-activity", ""): "Physical activity",
+    ("modified-norton", "physical-activity", "ambulant"): "Walks unaided",
+    ("modified-norton", "physical-activity", "walks-with-help"): "Walks with help",
+    ("modified-norton", "physical-activity", "chair-bound"): "Chair-bound",
+    ("modified-norton", "physical-activity", "bed-bound"): "Bed-bound",
+    ("modified-norton", "mobility", ""): "Mobility",
+    ("modified-norton", "mobility", "full"): "Full",
+    ("modified-norton", "mobility", "slightly-limited"): "Slightly limited",
+    ("modified-norton", "mobility", "very-limited"): "Very limited",
+    ("modified-norton", "mobility", "immobile"): "Immobile",
+    ("modified-norton", "food-intake", ""): "Food",
+    ("modified-norton", "food-intake", "good"): "Good",
+    ("modified-norton", "food-intake", "fair"): "Fair",
+    ("modified-norton", "food-intake", "poor"): "Poor",
+    ("modified-norton", "food-intake", "none"): "None",
+    ("modified-norton", "fluid-intake", ""): "Fluids",
+    ("modified-norton", "fluid-intake", "good"): "Good",
+    ("modified-norton", "fluid-intake", "fair"): "Fair",
+    ("modified-norton", "fluid-intake", "poor"): "Poor",
+    ("modified-norton", "fluid-intake", "none"): "None",
+    ("modified-norton", "incontinence", ""): "Incontinence",
+    ("modified-norton", "incontinence", "none"): "None",
+    ("modified-norton", "incontinence", "occasional"): "Occasional",
+    ("modified-norton", "incontinence", "usually-urine"): "Usually urine",
+    ("modified-norton", "incontinence", "urine-and-faeces"): "Urine and faeces",
+    ("modified-norton", "general-condition", ""): "General condition",
+    ("modified-norton", "general-condition", "good"): "Good",
+    ("modified-norton", "general-condition", "fair"): "Fair",
+    ("modified-norton", "general-condition", "poor"): "Poor",
+    ("modified-norton", "general-condition", "very-poor"): "Very poor",
+    ("downton", "previous-falls", ""): "Previous falls",
+    ("downton", "previous-falls", "no"): "No",
+    ("downton", "previous-falls", "yes"): "Yes",
+    ("downton", "medications", ""): "Medications (several choices)",
+    ("downton", "medications", "none"): "None",
+    ("downton", "medications", "sedatives"): "Sedatives/hypnotics",
+    ("downton", "medications", "diuretics"): "Diuretics",
+    ("downton", "medications", "antihypertensives"): "Antihypertensives (not diuretics)",
+    ("downton", "medications", "antiparkinson"): "Antiparkinsonian drugs",
+    ("downton", "medications", "antidepressants"): "Antidepressants",
+    ("downton", "medications", "other"): "Other medications",
+    ("downton", "sensory-deficits", ""): "Sensory deficits (several choices)",
+    ("downton", "sensory-deficits", "none"): "None",
+    ("downton", "sensory-deficits", "vision"): "Visual impairment",
+    ("downton", "sensory-deficits", "hearing"): "Hearing impairment",
+    ("downton", "sensory-deficits", "limb"): "Impaired function of arms/legs",
+    ("downton", "mental-state", ""): "Mental state",
+    ("downton", "mental-state", "oriented"): "Oriented",
+    ("downton", "mental-state", "confused"): "Confused",
+    ("downton", "gait", ""): "Gait",
+    ("downton", "gait", "normal"): "Normal",
+    ("downton", "gait", "safe-with-aids"): "Safe with walking aids",
+    ("downton", "gait", "unsafe"): "Unsafe (with or without aids)",
+    ("downton", "gait", "unable"): "Unable to walk",
+    ("mna-sf", "food-intake", ""): "A Food intake declined over the past 3 months",
+    ("mna-sf", "food-intake", "severe-decrease"): "Severe decrease",
+    ("mna-sf", "food-intake", "moderate-decrease"): "Moderate decrease",
+    ("mna-sf", "food-intake", "no-decrease"): "No decrease",
+    ("mna-sf", "weight-loss", ""): "B Weight loss during the past 3 months",
+    ("mna-sf", "weight-loss", "more-than-3kg"): "More than 3 kg",
+    ("mna-sf", "weight-loss", "unknown"): "Does not know",
+    ("mna-sf", "weight-loss", "1-3kg"): "1–3 kg",
+    ("mna-sf", "weight-loss", "none"): "No weight loss",
+    ("mna-sf", "mobility", ""): "C Mobility",
+    ("mna-sf", "mobility", "bed-or-chair"): "Bed- or chair-bound",
+    ("mna-sf", "mobility", "out-of-bed"): "Able to get out of bed/chair but does not go out",
+    ("mna-sf", "mobility", "goes-out"): "Goes out",
+    ("mna-sf", "acute-stress", ""):
+        "D Psychological stress or acute disease in the past 3 months",
+    ("mna-sf", "acute-stress", "yes"): "Yes",
+    ("mna-sf", "acute-stress", "no"): "No",
+    ("mna-sf", "neuropsychological", ""): "E Neuropsychological problems",
+    ("mna-sf", "neuropsychological", "severe"): "Severe dementia or depression",
+    ("mna-sf", "neuropsychological", "mild-dementia"): "Mild dementia",
+    ("mna-sf", "neuropsychological", "none"): "None",
+    ("mna-sf", "bmi", ""): "F1 BMI (kg/m²)",
+    ("mna-sf", "bmi", "lt19"): "BMI < 19",
+    ("mna-sf", "bmi", "19-21"): "BMI 19 to < 21",
+    ("mna-sf", "bmi", "21-23"): "BMI 21 to < 23",
+    ("mna-sf", "bmi", "ge23"): "BMI ≥ 23",
+    ("mna-sf", "calf-circumference", ""): "F2 Calf circumference (cm), if BMI is not available",
+    ("mna-sf", "calf-circumference", "lt31"): "< 31 cm",
+    ("mna-sf", "calf-circumference", "ge31"): "≥ 31 cm",
 }
 
 # FHIR codes shown on the pages, in each language.

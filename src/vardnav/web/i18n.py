@@ -8,11 +8,28 @@ is). Placeholders use `str.format` names: `t("{n} träffar", n=3)`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
+
+from starlette.requests import Request
 
 from vardnav.web.catalogue import CODES, ENGLISH
 
 LANGUAGES = ("sv", "en")
+LANG_COOKIE = "vardnav_lang"
+
+# The language of the sign-in page being answered and the address its language button
+# returns to. The sign-in flow (issue 3) builds its pages deep inside steps that never see
+# the request, so its router sets this once per request (each request runs in its own task:
+# the value never leaks into another request).
+SIGNIN_PAGE: ContextVar[tuple[str, str]] = ContextVar("signin_page",
+                                                      default=("sv", "/login"))
+
+
+def language_of(request: Request) -> str:
+    """The language chosen with the header's button (a cookie), Swedish by default."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in LANGUAGES else "sv"
 
 
 def translate(text: str, lang: str, **values: Any) -> str:

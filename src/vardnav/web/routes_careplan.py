@@ -20,6 +20,7 @@ from vardnav.domains.identity.signin import csrf
 from vardnav.domains.identity.signin.router import MAX_FORM_BYTES
 from vardnav.errors import VardnavError
 from vardnav.web import views
+from vardnav.web.catalogue import QUESTIONNAIRE_ENGLISH
 from vardnav.web.gateway import Fhir, param
 from vardnav.web.site import WEB, Page, checked_form, explain, flash, page, redirect, take_flash
 
@@ -250,16 +251,26 @@ def build_careplan_router() -> APIRouter:
 
     # -- risk assessments ---------------------------------------------------------------------
 
-    def questions(key: str) -> list[dict[str, Any]]:
+    def questions(key: str, lang: str = "sv") -> list[dict[str, Any]]:
+        """The instrument's choice items; texts in `lang` (codes and points are the
+        Questionnaire's whatever the language)."""
+
+        def shown(link: str, code: str, swedish: str) -> str:
+            if lang != "en":
+                return swedish
+            return QUESTIONNAIRE_ENGLISH.get((key, link, code), swedish)
+
         out = []
         for item in instruments.questionnaire(key)["item"]:
             if item.get("type") != "choice":
                 continue
-            out.append({"id": item["linkId"], "text": item["text"],
+            link = item["linkId"]
+            out.append({"id": link, "text": shown(link, "", item["text"]),
                         "multiple": bool(item.get("repeats")),
                         "required": bool(item.get("required")),
                         "options": [{"code": o["valueCoding"]["code"],
-                                     "text": o["valueCoding"].get("display", ""),
+                                     "text": shown(link, o["valueCoding"]["code"],
+                                                   o["valueCoding"].get("display", "")),
                                      "points": int(next(
                                          e["valueDecimal"] for e in o["valueCoding"]["extension"]
                                          if e["url"].endswith("ordinalValue")))}
@@ -332,8 +343,8 @@ def build_careplan_router() -> APIRouter:
                     return done
             status = 400
         return p.render("web/assessment.html", p.t("Riskbedömning: {name}",
-                                                  name=INSTRUMENT_NAMES[key]), status,
-                        c=data, key=key, questions=questions(key), given=given,
+                                                  name=p.t(INSTRUMENT_NAMES[key])), status,
+                        c=data, key=key, questions=questions(key, p.lang), given=given,
                         score=preview(key, given))
 
     async def _submit(p: Page, patient_id: str, key: str, given: dict[str, list[str]],

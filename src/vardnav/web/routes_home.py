@@ -22,8 +22,8 @@ from vardnav.fhir.hooks import RequestContext
 from vardnav.fhir.storage.repository import Repository
 from vardnav.web import views
 from vardnav.web.gateway import Fhir
-from vardnav.web.i18n import LANGUAGES
-from vardnav.web.site import LANG_COOKIE, WEB, Page, page, page_of, take_flash
+from vardnav.web.i18n import LANG_COOKIE, LANGUAGES
+from vardnav.web.site import WEB, Page, page, page_of, take_flash
 
 LANG_SECONDS = 365 * 86400
 # The demo password is public (README, `vardnav demo`); the page is offered only with

@@ -27,12 +27,11 @@ from vardnav.domains.identity.signin.session import (
 )
 from vardnav.errors import VardnavError
 from vardnav.web.gateway import Gateway
-from vardnav.web.i18n import LANGUAGES, translator
+from vardnav.web.i18n import language_of, translator
 from vardnav.web.pages import render
 
 log = logging.getLogger("vardnav.web")
 WEB = "/web"
-LANG_COOKIE = "vardnav_lang"
 
 
 @dataclass
@@ -77,11 +76,6 @@ class Page:
 
     def message(self, status: int, title: str, text: str) -> Response:
         return self.render("web/message.html", title, status, message=text)
-
-
-def language_of(request: Request) -> str:
-    chosen = request.cookies.get(LANG_COOKIE)
-    return chosen if chosen in LANGUAGES else "sv"
 
 
 def page_of(request: Request) -> Page:

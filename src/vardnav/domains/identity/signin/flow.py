@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -25,6 +26,7 @@ from vardnav.domains.identity.signin.session import (
     sign_in_from,
     write_session,
 )
+from vardnav.web.i18n import SIGNIN_PAGE, translate, translator
 from vardnav.web.pages import render
 
 CHOOSE_PATH = LOGIN_PATH + "/choose"
@@ -55,15 +57,24 @@ class Flow:
             who = {"name": user.display_name, "subject": user.subject, "method": user.method}
             where = session.get("where") if user.complete else None
         context.setdefault("next", LOGIN_PATH)
-        response = render(template, status, headers, title=title, csrf=csrf, who=who,
-                          where=where, idp_label=self.idp_label, **context)
+        # Swedish by default, English after the header's button (the pages' cookie); the
+        # texts are the Swedish keys of web/catalogue.py.
+        lang, back = SIGNIN_PAGE.get()
+        if back == LOGIN_PATH and context["next"] != LOGIN_PATH:
+            back = f"{LOGIN_PATH}?next={quote(context['next'], safe='')}"
+        t = translator(lang)
+        response = render(template, status, headers, title=t(title), csrf=csrf, who=who,
+                          where=where, idp_label=self.idp_label, lang=lang, t=t,
+                          back=back, **context)
         write_session(response, self.settings, session)
         return response
 
-    def message(self, session: dict[str, Any], status: int, text: str,
-                **extra: Any) -> Response:
+    def message(self, session: dict[str, Any], status: int, text: str, *,
+                values: dict[str, Any] | None = None, **extra: Any) -> Response:
+        """A message page; `text` is a catalogue key, `values` fill its placeholders."""
+        shown = translate(text, SIGNIN_PAGE.get()[0], **(values or {}))
         return self.page(session, "message.html", title="Inloggning", status=status,
-                         message=text, **extra)
+                         message=shown, **extra)
 
     def redirect(self, session: dict[str, Any], url: str) -> Response:
         response = RedirectResponse(url, 303, {"Cache-Control": "no-store"})
@@ -89,8 +100,8 @@ class Flow:
         else:
             records = await run_in_threadpool(self.directory.records, who.subject)
             if not records.choices:
-                return self.message(session, 403, NO_RECORD.format(
-                    age=self.settings.guardian_access_max_age))
+                return self.message(session, 403, NO_RECORD, values={
+                    "age": self.settings.guardian_access_max_age})
             who = replace(who, display_name=records.display_name)
             session["user"] = sign_in_data(who)
             if len(records.choices) == 1:

@@ -1,5 +1,6 @@
 """HTTP routes of sign-in: the login form, the assignment/record choice, logout and the
-external identity provider's redirect and callback. Pages are HTML (in Swedish)."""
+external identity provider's redirect and callback. Pages are HTML, in Swedish or, after the
+header's language button, English (the web pages' catalogue)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from vardnav.domains.identity.signin.session import (
     read_session,
 )
 from vardnav.fhir.storage.repository import EngineServices
+from vardnav.web.i18n import SIGNIN_PAGE, language_of
 
 LOGOUT_PATH = "/logout"
 OIDC_PATH = LOGIN_PATH + "/oidc"
@@ -42,6 +44,17 @@ DISABLED = "Kontot är spärrat. Kontakta din behörighetsadministratör eller 1
 BAD_FORM = "Formuläret kunde inte läsas. Ladda om sidan och försök igen."
 BAD_CSRF = ("Formuläret har gått ut eller kom inte från Vårdnav. Ladda om sidan och försök "
             "igen.")
+
+
+def open_session(request: Request, settings: Settings) -> dict[str, Any]:
+    """The request's session; also notes the page language and where the language button
+    returns to: the page itself if it is one of the two that can be fetched again (not a
+    form's answer, not the identity provider's callback, whose code works only once)."""
+    back = LOGIN_PATH
+    if request.method == "GET" and request.url.path in (LOGIN_PATH, CHOOSE_PATH):
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    SIGNIN_PAGE.set((language_of(request), back))
+    return read_session(request, settings)
 
 
 async def read_form(request: Request) -> dict[str, str] | None:
@@ -77,7 +90,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.get(LOGIN_PATH)
     async def login_page(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         next_url = safe_next(request.query_params.get("next"))
         if current_sign_in(request, settings) is not None:
             return flow.page(session, "signed_in.html", title="Inloggad", next=next_url)
@@ -86,7 +99,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.post(LOGIN_PATH)
     async def login(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         form, refused = await checked_form(request, session)
         if form is None:
             return refused or flow.message(session, 400, BAD_FORM)
@@ -104,8 +117,9 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
         if outcome.status == "limited":
             minutes = max(1, math.ceil(outcome.retry_after / 60))
             return flow.message(
-                session, 429, f"För många misslyckade inloggningsförsök. Av säkerhetsskäl är "
-                f"inloggningen spärrad en stund: försök igen om {minutes} minuter.",
+                session, 429, "För många misslyckade inloggningsförsök. Av säkerhetsskäl är "
+                "inloggningen spärrad en stund: försök igen om {minutes} minuter.",
+                values={"minutes": minutes},
                 headers={"Retry-After": str(math.ceil(outcome.retry_after))}, next=next_url)
         if outcome.status != "ok" or outcome.account is None:
             error = DISABLED if outcome.status == "disabled" else WRONG
@@ -123,7 +137,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.get(CHOOSE_PATH)
     async def choice_page(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         who = flow.choosing(session)
         if who is None:
             return RedirectResponse(LOGIN_PATH, 303)
@@ -131,7 +145,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.post(CHOOSE_PATH)
     async def choose(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         form, refused = await checked_form(request, session)
         if form is None:
             return refused or flow.message(session, 400, BAD_FORM)
@@ -142,7 +156,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.post(LOGOUT_PATH)
     async def logout(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         form, refused = await checked_form(request, session)
         if form is None:
             return refused or flow.message(session, 400, BAD_FORM)
@@ -152,7 +166,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.get(OIDC_PATH)
     async def oidc_start(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         if idp is None:
             return flow.message(session, 404, "Inloggning med extern IdP är inte aktiverad.")
         try:
@@ -165,7 +179,7 @@ def build_signin_router(engine: Engine, services: EngineServices, settings: Sett
 
     @router.get(OIDC_CALLBACK_PATH)
     async def oidc_callback(request: Request) -> Response:
-        session = read_session(request, settings)
+        session = open_session(request, settings)
         kept = session.pop("oidc", None)
         if idp is None:
             return flow.message(session, 404, "Inloggning med extern IdP är inte aktiverad.")

@@ -126,3 +126,57 @@ def test_every_risk_assessment_text_has_english() -> None:
             if inst.level(score).display not in ENGLISH:
                 missing.append((key, inst.level(score).display, ""))
     assert not missing
+
+
+def test_goals_and_interventions_evaluated_and_a_goal_changed(world: World) -> None:
+    nurse = admitted_nurse(world)
+    page = f"/web/patients/{world.patient}/careplan"
+    plan = re.search(r'name="plan" value="([\w-]+)"', nurse.get(page).text)[1]  # type: ignore[index]
+    post_form(nurse, page, to=f"{page}/goal", plan=plan, description="Inga fall",
+              measure="Antal fall", target="0", dueDate="2026-12-10")
+    r = post_form(nurse, page, to=f"{page}/activity", plan=plan,
+                  description="Gångträning dagligen", profession="registered-nurse")
+    goal = re.search(r'<option value="Goal/([\w-]+)"', r.text)[1]  # type: ignore[index]
+    activity = re.search(r'name="activity" value="([^"]+)"', r.text)[1]  # type: ignore[index]
+
+    # Without the session's CSRF token nothing is stored.
+    assert nurse.post(f"{page}/evaluate", data={
+        "plan": plan, "target": "plan", "outcome": "improving",
+        "text": "x"}).status_code == 403
+    # Server-side validation: each message next to its field, the answers kept.
+    r = post_form(nurse, page, to=f"{page}/evaluate", plan=plan, target="", outcome="bra",
+                  text=" ", nextFollowUp="sen")
+    assert r.status_code == 400
+    for name in ("evaluate-target", "evaluate-outcome", "evaluate-text",
+                 "evaluate-nextFollowUp"):
+        assert f'id="{name}-error"' in r.text
+        assert f'aria-describedby="{name}-error"' in r.text
+    r = post_form(nurse, page, to=f"{page}/evaluate", plan=plan, target=f"Goal/{goal}",
+                  outcome="improving", text="Inga fall senaste veckan",
+                  nextFollowUp="2026-12-20")
+    text = text_of(r.text)
+    assert "Utvärderingen är sparad." in text and "Inga fall senaste veckan" in text
+    assert "förbättras" in text_of(r.text.split('id="goals"')[1].split("</table>")[0])
+    assert "Uppföljning: 2026-12-20" in text
+    r = post_form(nurse, page, to=f"{page}/evaluate", plan=plan, target=activity,
+                  outcome="sustaining", text="Går med rollator")
+    row = next(x for x in r.text.split('id="activities"')[1].split("</table>")[0]
+               .split("<tr") if "Gångträning" in x)
+    assert "Går med rollator" in row
+    # An activity the plan does not have: the engine's refusal, as a page message.
+    r = post_form(nurse, page, to=f"{page}/evaluate", plan=plan, target="no-such",
+                  outcome="sustaining", text="x")
+    assert r.status_code == 400 and 'role="alert"' in r.text
+    assert "Traceback" not in r.text
+
+    # Goal update: nothing to change, a bad date, then a new target and date.
+    r = post_form(nurse, page, to=f"{page}/goal-update", plan=plan, goal=goal)
+    assert r.status_code == 400 and 'id="update-description-error"' in r.text
+    r = post_form(nurse, page, to=f"{page}/goal-update", plan=plan, goal="",
+                  dueDate="imorgon")
+    assert 'id="update-goal-error"' in r.text and 'id="update-dueDate-error"' in r.text
+    r = post_form(nurse, page, to=f"{page}/goal-update", plan=plan, goal=goal,
+                  target="högst 1", dueDate="2027-01-15")
+    goals = text_of(r.text.split('id="goals"')[1].split("</table>")[0])
+    assert "Målet är ändrat." in text_of(r.text)
+    assert "högst 1" in goals and "2027-01-15" in goals

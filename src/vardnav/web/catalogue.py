@@ -523,6 +523,27 @@ ENGLISH: dict[str, str] = {
     "Identitetsleverantören lämnade ingen identitetstoken":
         "The identity provider returned no identity token",
     "Identitetstokenens signatur är inte giltig": "The identity token's signature is not valid",
+    # The care plan's evaluation and goal update forms.
+    "Utvärdering": "Evaluation",
+    "Vad utvärderas": "What is evaluated",
+    "Hela vårdplanen": "The whole care plan",
+    "Utfall": "Outcome",
+    "Bedömning": "Assessment",
+    "Nästa uppföljning (ÅÅÅÅ-MM-DD, valfritt)": "Next follow-up (YYYY-MM-DD, optional)",
+    "Spara utvärdering": "Save evaluation",
+    "Ändra mål": "Change goal",
+    "Nytt mål (valfritt)": "New goal (optional)",
+    "Nytt målvärde (valfritt)": "New target value (optional)",
+    "Nytt datum (ÅÅÅÅ-MM-DD, valfritt)": "New date (YYYY-MM-DD, optional)",
+    "Ändra målet": "Change the goal",
+    "Välj vad som utvärderas.": "Choose what is evaluated.",
+    "Välj utfall.": "Choose an outcome.",
+    "Beskriv utvärderingen.": "Describe the evaluation.",
+    "Välj ett mål.": "Choose a goal.",
+    "Ange nytt mål, nytt målvärde eller nytt datum.":
+        "Give a new goal, a new target value or a new date.",
+    "Utvärderingen är sparad.": "The evaluation is saved.",
+    "Målet är ändrat.": "The goal is changed.",
     # Senior alert levels (instruments.Level.display, the Observation's interpretation).
     "Risk för trycksår": "Risk of pressure ulcers",
     "Ingen förhöjd risk för trycksår": "No increased risk of pressure ulcers",
@@ -649,4 +670,5 @@ CODES: dict[str, tuple[str, str]] = {
     "improving": ("förbättras", "improving"), "worsening": ("försämras", "worsening"),
     "no-change": ("oförändrat", "no change"), "sustaining": ("bibehålls", "sustaining"),
     "no-progress": ("ingen förbättring", "no progress"),
+    "not-attainable": ("kan inte uppnås", "not attainable"),
 }

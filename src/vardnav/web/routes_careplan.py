@@ -103,7 +103,9 @@ def plan_view(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
             detail = (f"{detail.get('comparator', '')} {detail.get('value', '')} "
                       f"{detail.get('unit', '')}".strip() if "value" in detail
                       else views.concept(detail))
-        goals.append({"text": views.concept(g.get("description")),
+        goals.append({"id": g.get("id", ""), "text": views.concept(g.get("description")),
+                      # The goal's evaluations and changes are notes on it: the latest few.
+                      "notes": [n.get("text", "") for n in g.get("note", [])][-3:],
                       "measure": views.concept(target.get("measure")),
                       "target": detail or "", "due": target.get("dueDate", ""),
                       "overdue": bool(target.get("dueDate") and target["dueDate"] < today
@@ -138,6 +140,54 @@ def plan_view(fhir: Fhir, patient_id: str) -> dict[str, Any] | None:
                       for n in plan.get("note", [])][-10:]}
 
 
+def evaluation_step(p: Page, form: dict[str, str], plan_id: str
+                    ) -> tuple[str, list[dict[str, Any]]]:
+    """$careplan-evaluate of the plan, a goal (Goal/{id}) or an activity (its id); the
+    messages go next to the fields (the engine checks that the goal or activity is the
+    plan's)."""
+    target = form.get("target", "")
+    if not target or (target.startswith("Goal/") and not target[5:]):
+        p.errors["evaluate-target"] = p.t("Välj vad som utvärderas.")
+    outcome = form.get("outcome", "")
+    if outcome not in cc.ACHIEVEMENTS:
+        p.errors["evaluate-outcome"] = p.t("Välj utfall.")
+    text = form.get("text", "").strip()
+    if not text:
+        p.errors["evaluate-text"] = p.t("Beskriv utvärderingen.")
+    params = [param("target", target), {"name": "outcome", "valueCode": outcome},
+              param("text", text)]
+    follow = form.get("nextFollowUp", "").strip()
+    if follow:
+        if views.moment(follow) is None or len(follow) != 10:
+            p.errors["evaluate-nextFollowUp"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        params.append({"name": "nextFollowUp", "valueDate": follow})
+    return f"CarePlan/{plan_id}/$careplan-evaluate", params
+
+
+def goal_update_step(p: Page, form: dict[str, str], plan_id: str
+                     ) -> tuple[str, list[dict[str, Any]]]:
+    """$careplan-update-goal: a new description, target value and/or due date."""
+    goal = form.get("goal", "")
+    if not goal:
+        p.errors["update-goal"] = p.t("Välj ett mål.")
+    params: list[dict[str, Any]] = [param("goal", {"reference": f"Goal/{goal}"})]
+    description = form.get("description", "").strip()
+    target = form.get("target", "").strip()
+    due = form.get("dueDate", "").strip()
+    if description:
+        params.append(param("description", description))
+    if target:
+        params.append(param("target", target))
+    if due:
+        if views.moment(due) is None or len(due) != 10:
+            p.errors["update-dueDate"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        params.append({"name": "dueDate", "valueDate": due})
+    if goal and not (description or target or due):
+        # Nothing to change: said at the first of the three fields.
+        p.errors["update-description"] = p.t("Ange nytt mål, nytt målvärde eller nytt datum.")
+    return f"CarePlan/{plan_id}/$careplan-update-goal", params
+
+
 def build_careplan_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -155,7 +205,8 @@ def build_careplan_router() -> APIRouter:
         return p.run(work)
 
     async def show(p: Page, patient_id: str, status: int = 200,
-                   form: dict[str, str] | None = None) -> Response:
+                   form: dict[str, str] | None = None, action: str = "") -> Response:
+        """The plan; after a refused form, `form` and `action` put its answers back."""
         data = await load(p, patient_id)
         if data is None:
             return p.message(404, p.t("Hittades inte"), p.t(
@@ -165,7 +216,8 @@ def build_careplan_router() -> APIRouter:
                         status, c=data, templates=templates(), flash=take_flash(p),
                         professions=PROFESSIONS, my_profession=p.who.role or "",
                         statuses=ACTIVITY_STATUS, instruments=INSTRUMENT_NAMES,
-                        form=form or {},
+                        outcomes=cc.ACHIEVEMENTS,
+                        form=form or {}, action=action,
                         only_mine=p.request.query_params.get("profession") == "mine")
 
     @page(kinds=STAFF)
@@ -231,6 +283,12 @@ def build_careplan_router() -> APIRouter:
             step = (f"CarePlan/{plan_id}/$careplan-update-activity", [
                 param("activity", form.get("activity", "")), param("status", status)])
             done = "Insatsen är uppdaterad."
+        elif action == "evaluate":
+            step = evaluation_step(p, form, plan_id)
+            done = "Utvärderingen är sparad."
+        elif action == "goal-update":
+            step = goal_update_step(p, form, plan_id)
+            done = "Målet är ändrat."
         elif action == "note":
             text = form.get("text", "").strip()
             if not text:
@@ -240,12 +298,12 @@ def build_careplan_router() -> APIRouter:
         if step is None:
             p.errors["form"] = p.t("Okänd åtgärd.")
         if p.errors or step is None:
-            return await show(p, patient_id, 400, form)
+            return await show(p, patient_id, 400, form, action)
         try:
             await p.run(lambda f: f.operation(*step), write=True)
         except VardnavError as exc:
             p.errors["form"] = explain(p, exc)
-            return await show(p, patient_id, 400, form)
+            return await show(p, patient_id, 400, form, action)
         flash(p, p.t(done))
         return redirect(p, f"{WEB}/patients/{patient_id}/careplan")
 

@@ -14,7 +14,7 @@ plan with `Encounter/{id}/$careplan-start`.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
 
 from vardnav.domains.adt.events import (
     ADMIT,
@@ -27,8 +27,8 @@ from vardnav.domains.adt.events import (
 from vardnav.domains.careplan import codes as c
 from vardnav.domains.careplan import plans
 from vardnav.domains.careplan.entries import author_of
-from vardnav.domains.discharge.case import fetch_many, parse_time, recorded_as
-from vardnav.errors import Forbidden
+from vardnav.domains.discharge.case import parse_time, recorded_as
+from vardnav.errors import Conflict, Forbidden
 from vardnav.fhir.storage.repository import Repository
 
 
@@ -46,41 +46,36 @@ class CarePlanAdtListener:
             repo.authorize("update", "CarePlan")
         except Forbidden:
             return
+        unit = (encounter.get("serviceProvider") or {}).get("reference")
+        if event.trigger == TRANSFER and not unit:
+            return  # no receiving unit to hand the plan to: nothing to look up
         with recorded_as(repo, encounter), plans.writing(repo):
             author = author_of(repo)
+            encounter_id = str(encounter["id"])
             if event.trigger == ADMIT:
-                if not plans.active_plan_ids(repo, str(encounter["id"])):
+                # start() refuses (409) an episode that already has its active plan (a
+                # re-admission, a resent A01), checked under the conditional-create lock;
+                # checking here first as well would look the episode up twice.
+                with contextlib.suppress(Conflict):
                     plans.start(repo, encounter=encounter, author=author, now=at)
                 return
             if event.trigger == CANCEL_DISCHARGE:
-                plan = self._latest(repo, str(encounter["id"]), "completed")
+                plan = plans.latest(repo, encounter_id, "completed")
                 if plan is not None and c.ext(plan, c.CLOSE_REASON) and \
                         c.ext(plan, c.CLOSE_REASON).get("code") == "discharge":
                     plans.reopen(repo, plan, author=author, now=at,
                                  note="Utskrivningen makulerad; vårdplanen öppnad igen")
                 return
-            plan = self._latest(repo, str(encounter["id"]), "active")
+            plan = plans.latest(repo, encounter_id, "active")
             if plan is None:
                 return
             if event.trigger == TRANSFER:
-                unit = (encounter.get("serviceProvider") or {}).get("reference")
-                if unit:
-                    ward = event.location[0].get("name") if event.location else unit
-                    plans.hand_over(repo, plan, unit_reference=unit, author=author, now=at,
-                                    note=f"Överflyttad till {ward}; vårdplanen överlämnad")
+                ward = event.location[0].get("name") if event.location else unit
+                plans.hand_over(repo, plan, unit_reference=unit, author=author, now=at,
+                                note=f"Överflyttad till {ward}; vårdplanen överlämnad")
             elif event.trigger == DISCHARGE:
                 plans.close(repo, plan, reason="discharge", author=author, now=at,
                             note="Utskriven; vårdplanen avslutad")
             else:
                 plans.close(repo, plan, reason="cancelled-admission", author=author, now=at,
                             note="Inskrivningen makulerad", status="revoked")
-
-    @staticmethod
-    def _latest(repo: Repository, encounter_id: str, status: str) -> dict[str, Any] | None:
-        ids = repo.search_ids("CarePlan", [("encounter", f"Encounter/{encounter_id}"),
-                                           ("category", plans.CATEGORY),
-                                           ("status", status)], limit=20)
-        found = fetch_many(repo, [("CarePlan", i) for i in ids])
-        found.sort(key=lambda p: (p.get("meta") or {}).get("lastUpdated") or "")
-        return plans.load(repo, found[-1]["id"]) if found else None
-

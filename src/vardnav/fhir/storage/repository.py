@@ -274,6 +274,13 @@ class Repository:
         self.flush()
         return [r.fhir_id for r in self.conn.execute(self.queries.select_page(req))]
 
+    def lock_criteria(self, rtype: str, pairs: list[tuple[str, str]]) -> bool:
+        """Take the lock `search_ids` takes on these criteria, without searching; True if a
+        lock was taken (PostgreSQL), False where writers are serialised anyway (SQLite), so
+        a caller knows whether what it read before may have changed since."""
+        self._lock_condition(rtype, pairs)
+        return self.conn.dialect.name == "postgresql"
+
     def _lock_condition(self, rtype: str, pairs: list[tuple[str, str]]) -> None:
         """Serialise conditional writes on the same criteria until this transaction ends.
 

@@ -163,3 +163,36 @@ def test_transfer_to_another_bed_from_the_board(world: World) -> None:
     old = text_of(r.text.split(f'id="bed-{first}"')[1].split("</section>")[0])
     new = text_of(r.text.split(f'id="bed-{target}"')[1].split("</section>")[0])
     assert "Städas" in old and "Greta Testsson" in new
+
+
+def test_planning_information_from_the_ward_reaches_the_municipalitys_inbox(
+        world: World) -> None:
+    nurse = world.client()
+    sign_in(nurse, world.staff["nurse"].hsa)
+    admit(nurse, world, ward_of(nurse))
+    overview = nurse.get(f"/web/patients/{world.patient}").text
+    enc = re.search(r"/web/encounters/([\w-]+)/discharge-planning", overview)[1]  # type: ignore[index]
+    page = f"/web/encounters/{enc}/discharge-planning"
+    fields = {"functionalStatus": "Går med rollator, behöver hjälp vid dusch",
+              "expectedNeeds": "Hemtjänst morgon och kväll", "expected": "2026-12-03",
+              "sip": "yes", "back": f"/web/patients/{world.patient}"}
+    # Before the admission notices: the engine's refusal on the page, nothing stored.
+    r = post_form(nurse, page, **fields)
+    assert r.status_code == 400 and 'role="alert"' in r.text
+    assert "Traceback" not in r.text
+    post_form(nurse, f"/web/encounters/{enc}/discharge-support", consent="yes")
+    # Without the session's CSRF token: refused.
+    assert nurse.post(page, data=fields).status_code == 403
+    r = post_form(nurse, page, functionalStatus=" ", expectedNeeds="", expected="snart",
+                  sip="kanske")
+    assert r.status_code == 400
+    for name in ("functionalStatus", "expectedNeeds", "expected", "sip"):
+        assert f'id="{name}-error"' in r.text
+    assert 'aria-describedby="expectedNeeds-error"' in r.text
+    r = post_form(nurse, page, **fields)
+    assert "Planeringsinformationen är skickad till mottagarna." in text_of(r.text)
+
+    coordinator = world.client()
+    sign_in(coordinator, world.staff["coordinator"].hsa)
+    inbox = text_of(coordinator.get("/web/inbox").text)
+    assert "Planeringsunderlag" in inbox and "Okvitterat" in inbox

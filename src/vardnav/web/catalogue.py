@@ -544,6 +544,26 @@ ENGLISH: dict[str, str] = {
         "Give a new goal, a new target value or a new date.",
     "Utvärderingen är sparad.": "The evaluation is saved.",
     "Målet är ändrat.": "The goal is changed.",
+    # The hospital's planning information for coordinated discharge.
+    "Planeringsinformation": "Planning information",
+    "Planeringsinformationen skickas till alla mottagare av inskrivningsmeddelandena "
+    "(kommunen, vårdcentralen) och syns i deras inkorg. Skickas den igen ersätter den den "
+    "förra.":
+        "The planning information goes to every receiver of the admission notices (the "
+        "municipality, the primary-care unit) and shows in their inbox. Sent again, it "
+        "replaces the previous one.",
+    "Funktionsförmåga": "Functional status",
+    "Förväntade behov efter utskrivningen": "Expected needs after discharge",
+    "Behövs en SIP (både region och kommun behöver göra insatser)?":
+        "Is a SIP needed (both region and municipality must act)?",
+    "Skicka planeringsinformation": "Send planning information",
+    "Beskriv funktionsförmågan.": "Describe the functional status.",
+    "Beskriv de förväntade behoven efter utskrivningen.":
+        "Describe the expected needs after discharge.",
+    "Högst 4000 tecken.": "At most 4000 characters.",
+    "Svara ja, nej eller lämna obesvarat.": "Answer yes, no or leave it unanswered.",
+    "Planeringsinformationen är skickad till mottagarna.":
+        "The planning information is sent to the receivers.",
     # Senior alert levels (instruments.Level.display, the Observation's interpretation).
     "Risk för trycksår": "Risk of pressure ulcers",
     "Ingen förhöjd risk för trycksår": "No increased risk of pressure ulcers",

@@ -338,6 +338,42 @@ def build_beds_router() -> APIRouter:
         flash(p, p.t("Inskrivningsmeddelanden är skickade till kommunen och vårdcentralen."))
         return redirect(p, _back(form, enc))
 
+    async def planning(p: Page, enc: dict[str, Any], form: dict[str, str]) -> Response | None:
+        """$discharge-planning: the hospital's planning information, shared with (or updated
+        for) every receiver of the admission notices. The receivers read it as a message in
+        their inbox; the engine refuses it before the notices are sent."""
+        texts = {"functionalStatus": "Beskriv funktionsförmågan.",
+                 "expectedNeeds": "Beskriv de förväntade behoven efter utskrivningen."}
+        for name, words in texts.items():
+            value = form.get(name, "").strip()
+            if not value:
+                p.errors[name] = p.t(words)
+            elif len(value) > 4000:
+                p.errors[name] = p.t("Högst 4000 tecken.")
+        expected = None
+        if form.get("expected"):
+            try:
+                expected = _expected(form["expected"])
+            except ValueError:
+                p.errors["expected"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        if form.get("sip", "") not in ("yes", "no", ""):
+            p.errors["sip"] = p.t("Svara ja, nej eller lämna obesvarat.")
+        if p.errors:
+            return None
+        params = [param(name, form[name].strip()) for name in texts]
+        if expected:
+            params.append(param("expectedDischarge", expected))
+        if form.get("sip"):
+            params.append(param("sipNeeded", form["sip"] == "yes"))
+        try:
+            await p.run(lambda f: f.operation(
+                f"Encounter/{enc['id']}/$discharge-planning", params), write=True)
+        except VardnavError as exc:
+            p.errors["form"] = explain(p, exc)
+            return None
+        flash(p, p.t("Planeringsinformationen är skickad till mottagarna."))
+        return redirect(p, _back(form, enc))
+
     router.add_route(f"{WEB}/beds", choose_ward, methods=["GET"])
     router.add_route(WEB + "/beds/{ward_id}", ward_board, methods=["GET"])
     router.add_route(WEB + "/beds/{ward_id}/admit", admit, methods=["GET", "POST"])
@@ -346,7 +382,9 @@ def build_beds_router() -> APIRouter:
             ("discharge", "web/discharge.html", "Skriv ut patient", discharge),
             ("transfer", "web/transfer.html", "Flytta patient", transfer),
             ("discharge-support", "web/discharge_support.html",
-             "Behov av insatser efter utskrivning", support)):
+             "Behov av insatser efter utskrivning", support),
+            ("discharge-planning", "web/discharge_planning.html", "Planeringsinformation",
+             planning)):
         router.add_route(WEB + "/encounters/{encounter_id}/" + path,
                          encounter_form(template, title, handle), methods=["GET", "POST"])
     router.add_route(WEB + "/encounters/{encounter_id}/{action}", step, methods=["POST"])

@@ -17,6 +17,9 @@ def test_resident_reads_their_record_and_who_has_read_it(world: World) -> None:
     r = sign_in(c, world.pnr)  # straight to their own record
     text = text_of(r.text)
     assert r.url.path == "/web/me" and "Journal: egen (Greta Testsson)" in text
+    english = text_of(post_form(c, "/web/me", to="/web/lang", lang="en", next="/web/me").text)
+    assert "Record: own (Greta Testsson)" in english
+    post_form(c, "/web/me", to="/web/lang", lang="sv", next="/web/me")
     assert "Penicillin" in text and "Hjärtsvikt" in text
     log = text_of(c.get("/web/me/log").text)
     assert "Medicinavdelning 1" in log and "Västra Götalandsregionen" in log

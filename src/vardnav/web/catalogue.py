@@ -478,6 +478,8 @@ ENGLISH: dict[str, str] = {
     "Uppdrag (enhet, roll, vårdgivare)": "Assignment (unit, role, care provider)",
     "Välj vems journal du vill öppna.": "Choose whose record you want to open.",
     "Min egen journal ({name})": "My own record ({name})",
+    "egen ({name})": "own ({name})",
+    "ditt barn {name}": "your child {name}",
     "Mitt barns journal: {name}": "My child's record: {name}",
     "Öppna journalen": "Open the record",
     "Fel användarnamn eller lösenord.": "Wrong user name or password.",

@@ -157,7 +157,10 @@ class Flow:
     def complete_resident(self, session: dict[str, Any], who: SignIn,
                           c: RecordChoice) -> Response:
         done = replace(who, patient=c.patient, fhir_user=c.fhir_user)
-        where = {"record": f"egen ({c.name})" if c.own else f"ditt barn {c.name}"}
+        # `record` is the Swedish label (sessions signed in before may carry only it);
+        # `own` and `name` let the pages say it in the page's language.
+        where = {"record": f"egen ({c.name})" if c.own else f"ditt barn {c.name}",
+                 "own": c.own, "name": c.name}
         return self._complete(session, done, where)
 
     def _complete(self, session: dict[str, Any], done: SignIn,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from vardnav.domains.discharge.operations import ref
 from vardnav.errors import BadRequest
 
 Typed = tuple[str, Any]  # ("Quantity", {...}), ("String", "…")
@@ -124,17 +125,4 @@ class Params:
 
 
 def _ref(typed: Typed | None, where: str, rtype: str, required: bool) -> str | None:
-    if typed is None:
-        if required:
-            raise BadRequest(f"Parameter '{where}' ({rtype}) is required")
-        return None
-    value = typed[1]
-    if isinstance(value, str) and value.strip():
-        value = {"reference": value.strip()}
-    reference = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(reference, str) or not reference:
-        raise BadRequest(f"Parameter '{where}' must be a reference to a {rtype}")
-    kind, _, fhir_id = reference.rpartition("/")
-    if (kind and kind.rpartition("/")[2] != rtype) or not fhir_id:
-        raise BadRequest(f"Parameter '{where}' must refer to a {rtype}, not {reference}")
-    return fhir_id
+    return ref(None if typed is None else typed[1], where, rtype, required=required)

@@ -230,6 +230,23 @@ def test_paging_visits_every_match_exactly_once(fhir: Fhir) -> None:
     assert any(link["relation"] == "previous" for link in last["link"])
 
 
+def test_total_is_right_whether_or_not_the_page_is_full(fhir: Fhir) -> None:
+    # The total of a page that is not full is read off the page; every edge must agree
+    # with a real count: a full last page, a short one, one past the end, an empty search.
+    for i in range(10):
+        fhir.create(patient(family=f"Tot{i:02d}"))
+    for query, total, returned in [("_count=10", 10, 10), ("_count=11", 10, 10),
+                                   ("_count=4&_offset=8", 10, 2),
+                                   ("_count=5&_offset=5", 10, 5),
+                                   ("_count=5&_offset=10", 10, 0),
+                                   ("_count=5&_offset=30", 10, 0)]:
+        bundle = fhir.get(f"Patient?family=tot&{query}")
+        assert bundle["total"] == total, query
+        assert len(bundle.get("entry", [])) == returned, query
+    assert fhir.get("Patient?family=nobody")["total"] == 0
+    assert fhir.get("Patient?family=nobody&_offset=3")["total"] == 0
+
+
 def test_summary_elements_total(fhir: Fhir, people: dict) -> None:
     count = fhir.get("Patient?_summary=count&_count=1")
     assert count["total"] == 3 and not count.get("entry")

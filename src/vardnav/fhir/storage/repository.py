@@ -243,15 +243,17 @@ class Repository:
     def search(self, req: SearchRequest) -> SearchResult:
         self.authorize("search", req.resource_type)
         self.flush()
+        matches: list[dict[str, Any]] = []
+        paged = req.summary != "count" and req.count != 0
+        if paged:
+            matches = [row.content for row in self.conn.execute(self.queries.select_page(req))]
         total = None
         if req.total != "none" or req.summary == "count":
-            total = self.conn.execute(self.queries.select_count(req)).scalar_one()
-        matches: list[dict[str, Any]] = []
-        rids: list[int] = []
-        if req.summary != "count" and req.count != 0:
-            for row in self.conn.execute(self.queries.select_page(req)):
-                rids.append(row.rid)
-                matches.append(row.content)
+            # A page that is not full is the last one: it already tells the total, and the
+            # count (a second statement, planned with every access rule again) is saved.
+            total = _total_told_by(req, len(matches)) if paged else None
+            if total is None:
+                total = self.conn.execute(self.queries.select_count(req)).scalar_one()
         included = include_mod.resolve(self, req, matches) if matches else []
         self.record_audit("search", req.resource_type,
                           [f"{m['resourceType']}/{m['id']}" for m in matches],
@@ -737,3 +739,13 @@ def _check_if_match(if_match: str | None, existing: Row[Any] | None) -> None:
 
 
 __all__ = ["EngineServices", "Repository", "SearchResult", "VardnavError", "WriteResult"]
+
+
+def _total_told_by(req: SearchRequest, returned: int) -> int | None:
+    """The total of a search whose page holds `returned` matches, when the page alone tells
+    it: not full, and not past the end (an empty page after the last one tells nothing)."""
+    if req.count is not None and returned >= req.count:
+        return None
+    if returned == 0 and req.offset:
+        return None
+    return req.offset + returned

@@ -7,12 +7,38 @@ patient's consent can lift them with `$lift-block` without ever being shown them
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import Connection, and_, exists, not_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, not_, or_, select
 
+from vardnav.db.engine import PREPARED
 from vardnav.domains.access.pdl_tables import block, block_lift, emergency
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.fhir.hooks import RequestContext
+
+
+def _blocks_hidden_from_caller(patients: Any) -> Select:
+    """Active blocks on `patients` that hide data from the caller (bound parameters: built
+    once, so SQLAlchemy's compiled cache and PostgreSQL's plan cache serve every search)."""
+    now = bindparam("now")
+    lifted = exists(select(block_lift.c.id).where(
+        block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
+        block_lift.c.until > now,
+        or_(block_lift.c.subject == bindparam("subject"),
+            block_lift.c.unit == bindparam("unit"))))
+    return select(block.c.patient_id, block.c.kind, block.c.provider, block.c.unit,
+                  block.c.source_ref).where(
+        patients, block.c.active.is_(True),
+        or_(and_(block.c.kind == "outer", block.c.provider != bindparam("provider")),
+            and_(block.c.kind == "inner", block.c.unit != bindparam("unit"))),
+        not_(lifted))
+
+
+# One patient (the usual search) is an index lookup whatever the values: its plan is reused.
+_ONE_PATIENT = _blocks_hidden_from_caller(
+    block.c.patient_id == bindparam("patient")).execution_options(**PREPARED)
+_PATIENTS = _blocks_hidden_from_caller(
+    block.c.patient_id.in_(bindparam("patients", expanding=True)))
 
 
 class BlockNotices:
@@ -21,16 +47,12 @@ class BlockNotices:
         if not (isinstance(p, Principal) and p.kind == "staff") or not patients:
             return []
         now = time.time()
-        lifted = exists(select(block_lift.c.id).where(
-            block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
-            block_lift.c.until > now,
-            or_(block_lift.c.subject == p.subject, block_lift.c.unit == p.unit)))
-        rows = conn.execute(select(block.c.patient_id, block.c.kind, block.c.provider,
-                                   block.c.unit, block.c.source_ref).where(
-            block.c.patient_id.in_(patients), block.c.active.is_(True),
-            or_(and_(block.c.kind == "outer", block.c.provider != (p.provider or "")),
-                and_(block.c.kind == "inner", block.c.unit != (p.unit or ""))),
-            not_(lifted))).all()
+        caller = {"now": now, "subject": p.subject, "unit": p.unit or "",
+                  "provider": p.provider or ""}
+        if len(patients) == 1:
+            rows = conn.execute(_ONE_PATIENT, {**caller, "patient": patients[0]}).all()
+        else:
+            rows = conn.execute(_PATIENTS, {**caller, "patients": patients}).all()
         if not rows:
             return []
         emergencies = {r.patient_id for r in conn.execute(select(emergency.c.patient_id).where(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 
+from vardnav.db.direct import Direct
 from vardnav.db.engine import PREPARED
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, audit_row
@@ -56,17 +57,17 @@ class DatabaseAuditSink:
 
 # Built once: statements with bound parameters hit SQLAlchemy's compiled cache.
 # Plain inserts: their plans can be reused (PREPARED).
-_INSERT_ROW = insert(audit_log).execution_options(**PREPARED)
-_INSERT_PATIENTS = insert(audit_log_patient).execution_options(**PREPARED)
+# On SQLite they run on the driver directly (db/direct.py).
+_INSERT_ROW = Direct(insert(audit_log).execution_options(**PREPARED))
+_INSERT_PATIENTS = Direct(insert(audit_log_patient).execution_options(**PREPARED))
 
 
 def store(conn: Connection, row: AuditRow) -> int:
     """Insert one row (and its patient index rows); returns its seq."""
-    result = conn.execute(_INSERT_ROW, {"recorded": row.recorded, "event": row.event,
-                                        **row.columns})
+    result = _INSERT_ROW(conn, {"recorded": row.recorded, "event": row.event, **row.columns})
     seq = int(result.inserted_primary_key[0])
     if row.patients:
-        conn.execute(_INSERT_PATIENTS, [{"patient": pid, "seq": seq} for pid in row.patients])
+        _INSERT_PATIENTS.many(conn, [{"patient": pid, "seq": seq} for pid in row.patients])
     return seq
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, false, insert, select
 
+from vardnav.db.direct import Direct
 from vardnav.domains.access.pdl_tables import block, care_relationship, consent, not_sharing
 from vardnav.domains.access.profiles import (
     BLOCK_EXEMPTS_ATTENTION,
@@ -52,7 +53,7 @@ class PdlDerivations:
                 fhir_id: str, stored: dict[str, Any] | None, custody: Custody) -> None:
         ref = f"{resource_type}/{fhir_id}"
         if resource_type in OPEN:
-            conn.execute(_DELETE_RELATIONSHIPS, {"ref": ref})
+            _DELETE_RELATIONSHIPS(conn, {"ref": ref})
             if stored is not None:
                 self._relationships(conn, resource_type, ref, stored, custody)
         elif resource_type == "Organization":
@@ -90,7 +91,7 @@ class PdlDerivations:
                 if unit not in units and left is not None:
                     ends[unit] = max(ends.get(unit) or 0.0, left + self.window)
         if ends:
-            conn.execute(_INSERT_RELATIONSHIP, [
+            _INSERT_RELATIONSHIP.many(conn, [
                 {"patient_id": patient, "unit": unit, "source": rtype.lower()[:16],
                  "source_ref": ref, "start": start, "end": ends[unit]} for unit in sorted(ends)])
 
@@ -179,7 +180,8 @@ def _former_units(conn: Connection, res: dict[str, Any]) -> list[tuple[str, floa
             left[loc_id] = end if before is None or end is None else max(before, end)
     if not left:
         return []
-    rows = conn.execute(_LOCATIONS, {"ids": sorted(left)}).all()
+    rows = (_LOCATION(conn, {"id": next(iter(left))}).all() if len(left) == 1 else
+            conn.execute(_LOCATIONS, {"ids": sorted(left)}).all())
     units: dict[str, str | None] = {}  # one lookup per managing organisation
     out = []
     for row in rows:
@@ -203,7 +205,7 @@ def _hsa_of(conn: Connection, reference: dict[str, Any] | None) -> str | None:
     kind, _, org_id = ref.rpartition("/")
     if not kind.endswith("Organization") or not org_id:
         return None
-    row = conn.execute(_ORGANIZATION, {"org_id": org_id}).first()
+    row = _ORGANIZATION(conn, {"org_id": org_id}).first()
     if row is None:
         return None
     return next((i.get("value") for i in row.content.get("identifier", [])
@@ -211,16 +213,20 @@ def _hsa_of(conn: Connection, reference: dict[str, Any] | None) -> str | None:
 
 
 # Built once, so SQLAlchemy reuses their compiled form: they run on every Encounter write
-# (each ADT step), where building them again cost more than running them.
-_DELETE_RELATIONSHIPS = delete(care_relationship).where(
-    care_relationship.c.source_ref == bindparam("ref"))
-_INSERT_RELATIONSHIP = insert(care_relationship)
+# (each ADT step), where building them again cost more than running them; on SQLite the
+# Direct ones run on the driver directly (db/direct.py).
+_DELETE_RELATIONSHIPS = Direct(delete(care_relationship).where(
+    care_relationship.c.source_ref == bindparam("ref")))
+_INSERT_RELATIONSHIP = Direct(insert(care_relationship))
 _LOCATIONS = select(resource.c.fhir_id, resource.c.content).where(
     resource.c.resource_type == "Location",
     resource.c.fhir_id.in_(bindparam("ids", expanding=True)), resource.c.deleted == false())
-_ORGANIZATION = select(resource.c.content).where(
+_LOCATION = Direct(select(resource.c.fhir_id, resource.c.content).where(  # one: no IN
+    resource.c.resource_type == "Location", resource.c.fhir_id == bindparam("id"),
+    resource.c.deleted == false()))
+_ORGANIZATION = Direct(select(resource.c.content).where(
     resource.c.resource_type == "Organization", resource.c.fhir_id == bindparam("org_id"),
-    resource.c.deleted == false())
+    resource.c.deleted == false()))
 
 
 def _period(period: dict[str, Any]) -> tuple[float | None, float | None]:

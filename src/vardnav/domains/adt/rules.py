@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
 
+from vardnav.db.direct import Direct
 from vardnav.domains.adt import stays
 from vardnav.domains.adt.codes import (
     CLASS_CODES,
@@ -55,7 +56,7 @@ def managed(repo: Repository, encounter_id: str) -> tuple[dict[str, Any], Any]:
     enc = fetch(repo, "Encounter", encounter_id)
     if enc is None:
         raise NotFound(f"Encounter/{encounter_id} is not known")
-    row = repo.conn.execute(_ENCOUNTER_ROW, {"e_id": encounter_id}).first()
+    row = _ENCOUNTER_ROW(repo.conn, {"e_id": encounter_id}).first()
     if row is None:
         raise BusinessRuleViolation(f"Encounter/{encounter_id} was not registered through "
                                     "the ADT workflow")
@@ -76,7 +77,7 @@ def require_state(row: Any, states: tuple[str, ...], what: str) -> None:
 
 def check_not_admitted(repo: Repository, patient_id: str, encounter_id: str | None = None,
                         ) -> None:
-    _refuse_second_stay(repo.conn.execute(_STAY_OF, {"p_id": patient_id}).scalar(),
+    _refuse_second_stay(_STAY_OF(repo.conn, {"p_id": patient_id}).scalar(),
                         patient_id, encounter_id)
 
 
@@ -87,7 +88,7 @@ def _refuse_second_stay(holder: str | None, patient_id: str, encounter_id: str |
 
 
 def bed_holder(repo: Repository, bed_id: str) -> str | None:
-    return repo.conn.execute(_BED_HOLDER, {"b_id": bed_id}).scalar()
+    return _BED_HOLDER(repo.conn, {"b_id": bed_id}).scalar()
 
 
 def check_bed_free(repo: Repository, place: Place, encounter_id: str | None) -> None:
@@ -145,20 +146,20 @@ def project(repo: Repository, enc: dict[str, Any]) -> None:
                 bed_id = ref
     active = state in ACTIVE and kind == "inpatient"
     if active:
-        holder = conn.execute(_STAY_OF, {"p_id": patient_id}).scalar()
+        holder = _STAY_OF(conn, {"p_id": patient_id}).scalar()
         _refuse_second_stay(holder, patient_id, encounter_id)
         if holder is None:
-            conn.execute(_INSERT_STAY, {"patient_id": patient_id, "encounter_id": encounter_id})
+            _INSERT_STAY(conn, {"patient_id": patient_id, "encounter_id": encounter_id})
     else:
-        conn.execute(_DELETE_STAY, {"e_id": encounter_id})
+        _DELETE_STAY(conn, {"e_id": encounter_id})
     held = bed_id if active else None
-    conn.execute(_DELETE_OTHER_BEDS, {"e_id": encounter_id, "held": held or ""})
+    _DELETE_OTHER_BEDS(conn, {"e_id": encounter_id, "held": held or ""})
     if active and bed_id:
         holder = bed_holder(repo, bed_id)
         if holder is not None and holder != encounter_id:
             raise Conflict(f"Bed Location/{bed_id} is occupied by another patient")
         if holder is None:
-            conn.execute(_INSERT_BED, {"bed_id": bed_id, "encounter_id": encounter_id,
+            _INSERT_BED(conn, {"bed_id": bed_id, "encounter_id": encounter_id,
                                        "patient_id": patient_id})
     row = {"patient_id": patient_id, "kind": kind, "state": state, "ward_id": ward_id,
            "bed_id": bed_id if active else None,
@@ -166,23 +167,26 @@ def project(repo: Repository, enc: dict[str, Any]) -> None:
            "planned_end": stays.extension_time(enc, PLANNED_END),
            "started": stays.period_start(enc)}
     # Every column is set, so an update of the existing row equals the row written anew.
-    if conn.execute(_UPDATE_ENCOUNTER, {**row, "e_id": encounter_id}).rowcount == 0:
-        conn.execute(_INSERT_ENCOUNTER, {**row, "encounter_id": encounter_id})
+    if _UPDATE_ENCOUNTER(conn, {**row, "e_id": encounter_id}).rowcount == 0:
+        _INSERT_ENCOUNTER(conn, {**row, "encounter_id": encounter_id})
 
 
 # The rule tables' statements, built once: SQLAlchemy then reuses their compiled form and cache
-# key instead of building both again on every step (a step runs about a dozen of them).
-_ENCOUNTER_ROW = select(adt_encounter).where(adt_encounter.c.encounter_id == bindparam("e_id"))
-_STAY_OF = select(adt_stay.c.encounter_id).where(adt_stay.c.patient_id == bindparam("p_id"))
-_BED_HOLDER = select(adt_bed.c.encounter_id).where(adt_bed.c.bed_id == bindparam("b_id"))
-_INSERT_STAY = insert(adt_stay)
-_DELETE_STAY = delete(adt_stay).where(adt_stay.c.encounter_id == bindparam("e_id"))
-_DELETE_OTHER_BEDS = delete(adt_bed).where(adt_bed.c.encounter_id == bindparam("e_id"),
-                                           adt_bed.c.bed_id != bindparam("held"))
-_INSERT_BED = insert(adt_bed)
+# key instead of building both again on every step (a step runs about a dozen of them); on
+# SQLite they run on the driver directly (db/direct.py).
+_ENCOUNTER_ROW = Direct(select(adt_encounter).where(
+    adt_encounter.c.encounter_id == bindparam("e_id")))
+_STAY_OF = Direct(select(adt_stay.c.encounter_id).where(
+    adt_stay.c.patient_id == bindparam("p_id")))
+_BED_HOLDER = Direct(select(adt_bed.c.encounter_id).where(adt_bed.c.bed_id == bindparam("b_id")))
+_INSERT_STAY = Direct(insert(adt_stay))
+_DELETE_STAY = Direct(delete(adt_stay).where(adt_stay.c.encounter_id == bindparam("e_id")))
+_DELETE_OTHER_BEDS = Direct(delete(adt_bed).where(adt_bed.c.encounter_id == bindparam("e_id"),
+                                                  adt_bed.c.bed_id != bindparam("held")))
+_INSERT_BED = Direct(insert(adt_bed))
 _ENCOUNTER_COLUMNS = ("patient_id", "kind", "state", "ward_id", "bed_id", "planned_start",
                       "planned_end", "started")
-_UPDATE_ENCOUNTER = update(adt_encounter).where(
+_UPDATE_ENCOUNTER = Direct(update(adt_encounter).where(
     adt_encounter.c.encounter_id == bindparam("e_id")).values(
-    {c: bindparam(c) for c in _ENCOUNTER_COLUMNS})
-_INSERT_ENCOUNTER = insert(adt_encounter)
+    {c: bindparam(c) for c in _ENCOUNTER_COLUMNS}))
+_INSERT_ENCOUNTER = Direct(insert(adt_encounter))

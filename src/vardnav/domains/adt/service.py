@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from vardnav.db.direct import Direct
 from vardnav.domains.access.custody import ON_BEHALF_OF
 from vardnav.domains.adt import stays
 from vardnav.domains.adt.codes import (
@@ -431,7 +432,7 @@ class AdtWorkflow:
                 stored = repo.update("Encounter", encounter_id, after).resource
         assert stored is not None
         if journal:
-            repo.conn.execute(_INSERT_STEP, {
+            _INSERT_STEP(repo.conn, {
                 "encounter_id": encounter_id, "trigger": trigger, "at": at,
                 "encounter_before": None if before is None else stays.clone(before),
                 "beds_before": beds_before, "created": list(created) or None,
@@ -501,6 +502,6 @@ class AdtWorkflow:
                                         "step; steps are recorded in order")
 
 
-_INSERT_STEP = insert(adt_step)  # built once (compiled form reused)
+_INSERT_STEP = Direct(insert(adt_step))  # built once; on SQLite run directly (db/direct.py)
 
 __all__ = ["ACTIVE", "AdtWorkflow", "authorize_step", "lock"]

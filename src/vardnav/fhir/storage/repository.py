@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from vardnav.db.bulk import insert_rows
+from vardnav.db.direct import Direct
 from vardnav.db.engine import PREPARED
 from vardnav.errors import (
     BadRequest,
@@ -224,11 +225,11 @@ class Repository:
             if for_update:
                 stmt = stmt.with_for_update()
             # One unique-index lookup whatever the values: its plan can be reused.
-            stmt = stmt.execution_options(**PREPARED)
+            stmt = Direct(stmt.execution_options(**PREPARED))
             if len(_CURRENT) > 512:  # conditions made per request (patient scopes) churn
                 _CURRENT.clear()
             _CURRENT[key] = stmt
-        return self.conn.execute(stmt, {"cur_type": rtype, "cur_id": fhir_id}).first()
+        return stmt(self.conn, {"cur_type": rtype, "cur_id": fhir_id}).first()
 
     # -- search ---------------------------------------------------------------------------
 
@@ -535,8 +536,8 @@ class Repository:
                                         and existing.recorded else ts)
         # Statements without inline .values() are compiled once and cached by SQLAlchemy.
         if existing is None:
-            rid = self.conn.execute(
-                _INSERT_RESOURCE,
+            rid = _INSERT_RESOURCE(
+                self.conn,
                 {"resource_type": rtype, "fhir_id": fhir_id, "version_id": version,
                  "last_updated": ts, "deleted": False, "content": stored, **columns},
             ).scalar_one()
@@ -544,7 +545,7 @@ class Repository:
             rid = existing.rid
             self._replace_current(existing, version, ts, False, stored, columns)
             self._clear_index(rid)
-        self.conn.execute(_INSERT_VERSION, {
+        _INSERT_VERSION_DIRECT(self.conn, {
             "rid": rid, "version_id": version, "resource_type": rtype, "fhir_id": fhir_id,
             "last_updated": ts, "deleted": False, "method": method, "content": stored,
             "patient_id": columns["patient_id"]})
@@ -578,9 +579,8 @@ class Repository:
         # this update hit no row, and the transaction is retried instead of losing a version.
         values = {"version_id": version, "last_updated": ts, "deleted": deleted,
                   "content": content, **(columns or {})}
-        result = self.conn.execute(_replace_statement(tuple(values)),
-                                   {**values, "cur_rid": existing.rid,
-                                    "cur_version": existing.version_id})
+        result = _replace_statement(tuple(values))(
+            self.conn, {**values, "cur_rid": existing.rid, "cur_version": existing.version_id})
         if result.rowcount != 1:
             raise Conflict("The resource was changed by someone else meanwhile; try again")
 
@@ -619,6 +619,12 @@ class Repository:
         for t, ids in by_type.items():
             if not definitions.is_resource_type(t):
                 continue
+            if len(ids) == 1:  # the common case (fetch_one): no expanding IN
+                row = self._fetch_statement(t, single=True)(
+                    self.conn, {"fetch_id": ids[0]}).first()
+                if row is not None:
+                    out.append(row.content)
+                continue
             stmt = self._fetch_statement(t)
             for chunk_start in range(0, len(ids), 500):
                 chunk = ids[chunk_start:chunk_start + 500]
@@ -651,43 +657,46 @@ class Repository:
             return []
         self.flush()  # the index rows of this transaction's own writes
         extra = self._policy_filter(rtype, resource)
-        key = ("token", rtype, extra)
+        key = ("token", rtype, extra, len(systems))
         stmt = _FETCH.get(key)
         if stmt is None:
             t = INDEX_TABLES["token"]
-            stmt = select(resource.c.fhir_id).distinct().select_from(
+            # One parameter per system (not an expanding IN), so the statement compiles once.
+            stmt = Direct(select(resource.c.fhir_id).distinct().select_from(
                 t.join(resource, resource.c.rid == t.c.rid)).where(
                 t.c.param_hash == bindparam("t_hash"), t.c.code == bindparam("t_code"),
-                t.c.system.in_(bindparam("t_systems", expanding=True)),
+                t.c.system.in_([bindparam(f"t_system{n}") for n in range(len(systems))]),
                 resource.c.deleted == false(), resource.c.resource_type == rtype,
-            ).limit(bindparam("t_limit"))
-            if extra is not None:
-                stmt = stmt.where(extra)
+                *([] if extra is None else [extra])).limit(bindparam("t_limit")))
             if len(_FETCH) > 512:
                 _FETCH.clear()
             _FETCH[key] = stmt
-        return list(self.conn.execute(stmt, {"t_hash": param.param_hash, "t_code": code,
-                                             "t_systems": list(systems),
-                                             "t_limit": limit}).scalars())
+        return list(stmt(self.conn, {"t_hash": param.param_hash, "t_code": code,
+                                     "t_limit": limit,
+                                     **{f"t_system{n}": s for n, s in enumerate(systems)}}
+                         ).scalars())
 
-    def _fetch_statement(self, rtype: str) -> Any:
+    def _fetch_statement(self, rtype: str, single: bool = False) -> Any:
         extra = self._policy_filter(rtype, resource)
-        key = (rtype, extra)
+        key = (rtype, extra, single)
         stmt = _FETCH.get(key)
         if stmt is None:
             # Kept like _CURRENT's statements: built and cache-keyed once, not per call.
             stmt = select(resource.c.content).where(
                 resource.c.deleted == false(), resource.c.resource_type == rtype,
+                resource.c.fhir_id == bindparam("fetch_id") if single else
                 resource.c.fhir_id.in_(bindparam("fetch_ids", expanding=True)))
             if extra is not None:
                 stmt = stmt.where(extra)
+            if single:
+                stmt = Direct(stmt)
             if len(_FETCH) > 512:
                 _FETCH.clear()
             _FETCH[key] = stmt
         return stmt
 
 
-_INSERT_RESOURCE = insert(resource).returning(resource.c.rid)
+_INSERT_RESOURCE = Direct(insert(resource).returning(resource.c.rid))
 # (type, policy condition) → the statement of fetch_many.
 _FETCH: dict[tuple[Any, ...], Any] = {}
 _CLEAR_INDEX = tuple(delete(table).where(table.c.rid == bindparam("rid"))
@@ -700,21 +709,22 @@ _CLEAR_INDEX_POSTGRES = text(
                         for n, table in enumerate(list(INDEX_TABLES.values())[:-1]))
     + f" DELETE FROM {list(INDEX_TABLES.values())[-1].name} WHERE rid = :rid"
 ).execution_options(**PREPARED)
-_REPLACE: dict[tuple[str, ...], Any] = {}
+_REPLACE: dict[tuple[str, ...], Direct] = {}
 
 
-def _replace_statement(columns: tuple[str, ...]) -> Any:
+def _replace_statement(columns: tuple[str, ...]) -> Direct:
     """UPDATE of the current row, guarded by the version read (see _replace_current)."""
     stmt = _REPLACE.get(columns)
     if stmt is None:
-        stmt = _REPLACE[columns] = update(resource).where(
+        stmt = _REPLACE[columns] = Direct(update(resource).where(
             resource.c.rid == bindparam("cur_rid"),
             resource.c.version_id == bindparam("cur_version")).values(
-            {c: bindparam(c) for c in columns})
+            {c: bindparam(c) for c in columns}))
     return stmt
 # (for update, policy condition) → the statement reading a current row; see _current.
 _CURRENT: dict[tuple[bool, Any], Any] = {}
 _INSERT_VERSION = insert(resource_version)
+_INSERT_VERSION_DIRECT = Direct(_INSERT_VERSION)
 _VERSION_KEYS = ("resource_type", "fhir_id", "version_id", "last_updated", "deleted", "content",
                  "patient_id")
 

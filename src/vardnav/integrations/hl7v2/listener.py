@@ -47,6 +47,7 @@ from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, start_
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError
 
+from vardnav.db.direct import Direct
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.domains.identity.access.scopes import parse_scopes
@@ -317,18 +318,18 @@ def _internal_error(message: InboundAdt) -> str:
 
 
 # Built once: SQLAlchemy then reuses their compiled form (and cache key) on every message.
-_STORED = select(inbound_table.c.ack).where(inbound_table.c.sender == bindparam("sender"),
-                                             inbound_table.c.control_id == bindparam("cid"))
-_INSERT_ACK = insert(inbound_table)
+_STORED = Direct(select(inbound_table.c.ack).where(
+    inbound_table.c.sender == bindparam("sender"), inbound_table.c.control_id == bindparam("cid")))
+_INSERT_ACK = Direct(insert(inbound_table))
 
 
 def _stored(conn: Connection, message: InboundAdt) -> str | None:
-    return conn.execute(_STORED, {"sender": message.sender,
-                                  "cid": message.header.control_id}).scalar_one_or_none()
+    return _STORED(conn, {"sender": message.sender,
+                          "cid": message.header.control_id}).scalar_one_or_none()
 
 
 def _insert_ack(conn: Connection, message: InboundAdt, code: str, reply: str) -> str:
-    conn.execute(_INSERT_ACK, {"sender": message.sender,
+    _INSERT_ACK(conn, {"sender": message.sender,
                                "control_id": message.header.control_id,
                                "trigger": message.trigger, "ack_code": code, "ack": reply,
                                "received": time.time()})

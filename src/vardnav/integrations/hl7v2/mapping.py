@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 
+from vardnav.db.direct import Direct
 from vardnav.domains.adt.models import adt_encounter
 from vardnav.domains.adt.service import AdtWorkflow
 from vardnav.errors import BadRequest, NotFound
@@ -217,10 +218,10 @@ def _search(repo: Repository, rtype: str, identifier: str) -> list[str]:
 
 
 # Built once: their compiled form is reused on every message.
-_VISIT = select(visit_table.c.encounter_id).where(visit_table.c.sender == bindparam("v_sender"),
-                                                  visit_table.c.visit_number == bindparam("v_no"))
-_ENCOUNTER_STATE = select(adt_encounter.c.patient_id, adt_encounter.c.state).where(
-    adt_encounter.c.encounter_id == bindparam("e_id"))
+_VISIT = Direct(select(visit_table.c.encounter_id).where(
+    visit_table.c.sender == bindparam("v_sender"), visit_table.c.visit_number == bindparam("v_no")))
+_ENCOUNTER_STATE = Direct(select(adt_encounter.c.patient_id, adt_encounter.c.state).where(
+    adt_encounter.c.encounter_id == bindparam("e_id")))
 _LATEST_IN_STATE = select(adt_encounter.c.encounter_id).where(
     adt_encounter.c.patient_id == bindparam("p_id"),
     adt_encounter.c.state.in_(bindparam("states", expanding=True))).order_by(
@@ -229,12 +230,12 @@ _LATEST_IN_STATE = select(adt_encounter.c.encounter_id).where(
 
 def _visit(repo: Repository, m: InboundAdt) -> str | None:
     """The encounter the sender's visit number (PV1-19) was remembered for."""
-    return repo.conn.execute(_VISIT, {"v_sender": m.sender, "v_no": m.visit}).scalar()
+    return _VISIT(repo.conn, {"v_sender": m.sender, "v_no": m.visit}).scalar()
 
 
 def _encounter_of(repo: Repository, encounter_id: str, patient_id: str,
                   state: str | None = None) -> bool:
-    row = repo.conn.execute(_ENCOUNTER_STATE, {"e_id": encounter_id}).first()
+    row = _ENCOUNTER_STATE(repo.conn, {"e_id": encounter_id}).first()
     return row is not None and row.patient_id == patient_id and (state is None
                                                                  or row.state == state)
 

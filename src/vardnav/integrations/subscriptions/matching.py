@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, case, false, insert, select, true, update
 
 from vardnav.db.bulk import insert_rows
+from vardnav.db.direct import Direct
 from vardnav.errors import VardnavError
 from vardnav.fhir.hooks import Custody, RequestContext
 from vardnav.fhir.search.extract import extract
@@ -42,7 +43,7 @@ SERVER_WRITE = "vardnav.subscriptions.server-write"
 LIVE = ("requested", "active")
 _CHUNK = 50  # candidates per matching SELECT
 # Read on every write of every resource: built once, so its compiled form is reused.
-_TOKEN = select(generation.c.token).where(generation.c.id == 1)
+_TOKEN = Direct(select(generation.c.token).where(generation.c.id == 1))
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class SubscriptionListener:
 
     def live(self, conn: Connection) -> dict[str, list[Live]]:
         """Live subscriptions by resource type, as this transaction sees them."""
-        token = conn.execute(_TOKEN).scalar() or ""
+        token = _TOKEN(conn).scalar() or ""
         cached = self._cache
         if cached is not None and cached[0] == token:
             return cached[1]

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, false, select
 
+from vardnav.db.direct import Direct
 from vardnav.db.engine import PREPARED
 from vardnav.domains.careplan import codes as c
 from vardnav.domains.careplan import vips
@@ -89,13 +90,13 @@ def episode_plans(repo: Repository, encounter_id: str) -> list[dict[str, Any]]:
             resource.c.deleted == false())
         if extra is not None:
             stmt = stmt.where(extra)
-        stmt = stmt.execution_options(**PREPARED)
+        stmt = Direct(stmt.execution_options(**PREPARED))  # SQLite: on the driver directly
         if len(_EPISODE) > 512:  # conditions made per request (patient scopes) churn
             _EPISODE.clear()
         _EPISODE[extra] = stmt
     seen: set[str] = set()
     found: list[dict[str, Any]] = []
-    for row in repo.conn.execute(stmt, {"ep_hash": param.param_hash, "ep_id": encounter_id}):
+    for row in stmt(repo.conn, {"ep_hash": param.param_hash, "ep_id": encounter_id}):
         plan = row.content
         # A plan naming the stay twice has two index rows; and redacted as fetch_many does.
         if plan["id"] not in seen and _in_category(plan):

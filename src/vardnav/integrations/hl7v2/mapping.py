@@ -182,8 +182,9 @@ class WorkflowApplier:
             if known is not None:
                 return str(known)
         states = _STATES[m.trigger]
-        row = repo.conn.execute(_LATEST_IN_STATE, {"p_id": patient_id,
-                                                   "states": list(states)}).first()
+        row = _latest_in_state(len(states))(
+            repo.conn, {"p_id": patient_id, **{f"s{n}": s for n, s in enumerate(states)}}
+        ).first()
         if row is None:
             raise NotFound(f"PV1-19: no encounter {m.visit!r} of this patient, and the "
                            f"patient has no encounter that is {' or '.join(states)}"
@@ -198,17 +199,14 @@ class WorkflowApplier:
             candidate = known or m.visit
             if _encounter_of(repo, str(candidate), patient_id, "planned"):
                 return str(candidate)
-        rows = repo.conn.execute(select(adt_encounter.c.encounter_id).where(
-            adt_encounter.c.patient_id == patient_id,
-            adt_encounter.c.state == "planned")).all()
+        rows = _PLANNED(repo.conn, {"p_id": patient_id}).all()
         return str(rows[0].encounter_id) if len(rows) == 1 else None
 
     @staticmethod
     def _remember_visit(repo: Repository, m: InboundAdt, encounter_id: str) -> None:
         if _visit(repo, m) is None:
-            repo.conn.execute(insert(visit_table).values(
-                sender=m.sender, visit_number=m.visit, encounter_id=encounter_id,
-                created=time.time()))
+            _INSERT_VISIT(repo.conn, {"sender": m.sender, "visit_number": m.visit,
+                                      "encounter_id": encounter_id, "created": time.time()})
 
 
 def _search(repo: Repository, rtype: str, identifier: str) -> list[str]:
@@ -222,10 +220,22 @@ _VISIT = Direct(select(visit_table.c.encounter_id).where(
     visit_table.c.sender == bindparam("v_sender"), visit_table.c.visit_number == bindparam("v_no")))
 _ENCOUNTER_STATE = Direct(select(adt_encounter.c.patient_id, adt_encounter.c.state).where(
     adt_encounter.c.encounter_id == bindparam("e_id")))
-_LATEST_IN_STATE = select(adt_encounter.c.encounter_id).where(
-    adt_encounter.c.patient_id == bindparam("p_id"),
-    adt_encounter.c.state.in_(bindparam("states", expanding=True))).order_by(
-    adt_encounter.c.started.desc()).limit(1)
+_PLANNED = Direct(select(adt_encounter.c.encounter_id).where(
+    adt_encounter.c.patient_id == bindparam("p_id"), adt_encounter.c.state == "planned"))
+_INSERT_VISIT = Direct(insert(visit_table))
+_LATEST: dict[int, Direct] = {}
+
+
+def _latest_in_state(count: int) -> Direct:
+    """The patient's latest encounter in one of `count` states (parameters s0, s1, …: one
+    each rather than an expanding IN, so that the statement is compiled once)."""
+    stmt = _LATEST.get(count)
+    if stmt is None:
+        stmt = _LATEST[count] = Direct(select(adt_encounter.c.encounter_id).where(
+            adt_encounter.c.patient_id == bindparam("p_id"),
+            adt_encounter.c.state.in_([bindparam(f"s{n}") for n in range(count)])).order_by(
+            adt_encounter.c.started.desc()).limit(1))
+    return stmt
 
 
 def _visit(repo: Repository, m: InboundAdt) -> str | None:

@@ -60,6 +60,7 @@ from vardnav.fhir.search.extract import extract
 from vardnav.fhir.search.query import QueryBuilder
 from vardnav.fhir.search.registry import SearchRegistry
 from vardnav.fhir.search.request import SearchRequest, parse_search
+from vardnav.fhir.storage.index_memo import IndexMemo, Keys, apply_changes, row_keys
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
 from vardnav.fhir.validation import ResourceValidator
 
@@ -80,6 +81,9 @@ class EngineServices:
     # What of a resource its search index may hold (None: all of it). Index rows serve every
     # caller, so data no caller may find a resource by (a protected address) stays out.
     searchable: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Index rows of resources written recently, so an update rewrites only those it changes
+    # (SQLite; index_memo.py).
+    index_memo: IndexMemo = field(default_factory=IndexMemo)
 
 
 @dataclass
@@ -123,6 +127,7 @@ class Repository:
         # Transaction bundles defer index writes to batch them; flushed before any search.
         self.defer_index = False
         self._fetched: dict[tuple[str, str], dict[str, Any] | None] = {}  # see fetch_one
+        self._sqlite = conn.dialect.name == "sqlite"
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -474,6 +479,7 @@ class Repository:
         ts = now()
         self._fetched.pop((rtype, fhir_id), None)
         self._replace_current(existing, version, ts, True, None)
+        self.s.index_memo.forget(existing.rid)
         self.conn.execute(insert(resource_version).values(
             rid=existing.rid, version_id=version, resource_type=rtype, fhir_id=fhir_id,
             last_updated=ts, deleted=True, method="DELETE", content=None,
@@ -516,9 +522,18 @@ class Repository:
                   "meta": meta}
         return stored, ts
 
-    def _index(self, rid: int, stored: dict[str, Any]) -> None:
+    def _index(self, rid: int, stored: dict[str, Any], before: Keys | None = None,
+               remember: bool = False) -> None:
+        """Queue the index rows of `stored`; with `before` (the rows stored now, from the
+        memo) only the rows that change, after deleting those that go."""
         indexed = self.s.searchable(stored) if self.s.searchable else stored
-        for kind, rows in extract(self.s.registry, indexed).items():
+        extracted = extract(self.s.registry, indexed)
+        if remember or before is not None:
+            keys = row_keys(extracted)
+            if before is not None:
+                extracted = apply_changes(self.conn, rid, before, keys)
+            self.s.index_memo.remember(rid, stored, keys)
+        for kind, rows in extracted.items():
             if rows:
                 for row in rows:
                     row["rid"] = rid
@@ -534,6 +549,7 @@ class Repository:
         columns = self._custody_columns(stored, custody,
                                         existing.recorded if existing is not None
                                         and existing.recorded else ts)
+        before: Keys | None = None  # the index rows stored now, if known (see _stored_rows)
         # Statements without inline .values() are compiled once and cached by SQLAlchemy.
         if existing is None:
             rid = _INSERT_RESOURCE(
@@ -544,16 +560,29 @@ class Repository:
         else:
             rid = existing.rid
             self._replace_current(existing, version, ts, False, stored, columns)
-            self._clear_index(rid)
+            before = self._stored_rows(existing)
+            if before is None:
+                self._clear_index(rid)
         _INSERT_VERSION_DIRECT(self.conn, {
             "rid": rid, "version_id": version, "resource_type": rtype, "fhir_id": fhir_id,
             "last_updated": ts, "deleted": False, "method": method, "content": stored,
             "patient_id": columns["patient_id"]})
-        self._index(rid, stored)
+        self._index(rid, stored, before, remember=self._sqlite)
         if not self.defer_index:
             self.flush()
         self._tell_listeners(rtype, fhir_id, stored, custody)
         return stored
+
+    def _stored_rows(self, existing: Row[Any]) -> Keys | None:
+        """The index rows stored for the current version, if this process wrote it and
+        remembers them (SQLite; index_memo.py). Pending rows are written first, so the rows
+        remembered are the rows in the table."""
+        if not self._sqlite or existing.deleted:
+            return None
+        before = self.s.index_memo.rows_of(existing.rid, existing.content)
+        if before is not None:
+            self.flush()
+        return before
 
     def _custody_columns(self, stored: dict[str, Any], custody: Custody,
                          recorded: float) -> dict[str, Any]:

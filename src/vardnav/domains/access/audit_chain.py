@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
 
 from vardnav.db.unit_of_work import run_in_transaction
@@ -80,11 +81,23 @@ def seal_batch(conn: Connection, limit: int) -> int:
         digest = row_hash(prev, pos, row)
         updates.append({"b_seq": row["seq"], "b_pos": pos, "b_prev": prev, "b_hash": digest})
         prev = digest
-    if updates:
-        conn.execute(update(a).where(a.c.seq == bindparam("b_seq"))
-                     .values(chain_pos=bindparam("b_pos"), prev_hash=bindparam("b_prev"),
-                             hash=bindparam("b_hash")), updates)
+    if updates and conn.dialect.name == "postgresql":
+        conn.execute(_SEAL_ROWS, {"rows": orjson.dumps(updates).decode()})
+    elif updates:
+        conn.execute(_SEAL_ROW, updates)
     return len(updates)
+
+
+_SEAL_ROW = (update(audit_log).where(audit_log.c.seq == bindparam("b_seq"))
+             .values(chain_pos=bindparam("b_pos"), prev_hash=bindparam("b_prev"),
+                     hash=bindparam("b_hash")))
+# PostgreSQL: a batch is one statement (its rows as one JSON text), not one UPDATE per row.
+_SEAL_ROWS = text("""
+UPDATE audit_log AS a SET chain_pos = s.b_pos, prev_hash = s.b_prev, hash = s.b_hash
+FROM json_to_recordset(CAST(:rows AS json)) AS s(b_seq bigint, b_pos bigint, b_prev text,
+                                                  b_hash text)
+WHERE a.seq = s.b_seq
+""")
 
 
 # -- verification ----------------------------------------------------------------------------

@@ -166,3 +166,37 @@ def settle(url: str) -> None:
         else:
             conn.exec_driver_sql("ANALYZE")
     engine.dispose()
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu(server_pid: int, database: str) -> dict[int, float]:
+    """CPU seconds so far of everything that serves a request: the server process and its
+    workers, and the PostgreSQL backends connected to `database` (per pid, so a caller can
+    take differences). On this shared 2-core machine throughput moves with whatever else
+    runs; CPU per request moves much less."""
+    pids = {server_pid}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat[1]) in pids or (cmdline.startswith("postgres:")
+                                    and f" {database} " in cmdline):
+            pids.add(int(entry.name))
+    return {pid: _process_cpu(pid) for pid in pids}
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two `service_cpu` readings (new processes count whole)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())

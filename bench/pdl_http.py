@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench.common import KEYS, fresh_database, server
+from bench.common import KEYS, cpu_between, fresh_database, server, service_cpu
 from bench.loadgen import run_load
 from bench.pdl_overhead import REGION, WARDS, backfill_custody, relate, sample
 from bench.search_1m import TARGET, ensure_store
@@ -88,15 +88,23 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
         # weighs on every mode alike; each mode's median round is reported.
         runs: dict[str, dict[str, list[Any]]] = {
             name: {mode: [] for mode in apps} for name in workloads}
+        # Server and database CPU per request: steadier than throughput on a shared machine
+        # (the load generator's own CPU is left out: it is the same for every mode).
+        cpu_ms: dict[str, dict[str, list[float]]] = {
+            name: {mode: [] for mode in apps} for name in workloads}
+        database = url.rsplit("/", 1)[1]
         for _round in range(rounds):
             for mode, factory in apps.items():
-                with server(url, workers=workers, factory=factory) as (base, _proc):
+                with server(url, workers=workers, factory=factory) as (base, proc):
                     origin = base.rsplit("/fhir", 1)[0]
                     auth = nurse_token(base)
                     for name, paths in workloads.items():
                         run_load(origin, paths, connections, 5, auth)  # warm-up
-                        runs[name][mode].append(
-                            run_load(origin, paths, connections, seconds, auth))
+                        before = service_cpu(proc.pid, database)
+                        result = run_load(origin, paths, connections, seconds, auth)
+                        cpu = cpu_between(before, service_cpu(proc.pid, database))
+                        runs[name][mode].append(result)
+                        cpu_ms[name][mode].append(1000 * cpu / max(result.requests, 1))
         for name, by_mode in runs.items():
             median = {mode: sorted(rs, key=lambda r: r.rps)[len(rs) // 2]
                       for mode, rs in by_mode.items()}
@@ -107,6 +115,11 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
             cost = (1 - median["pdl+audit"].rps / median["allow-all"].rps) * 100
             print(f"[pdl-http] {name}: PDL + audit cost {cost:.1f} % of throughput "
                   f"({connections} clients, {workers} workers, median of {rounds} rounds)")
+            cpu = {mode: sorted(ms)[len(ms) // 2] for mode, ms in cpu_ms[name].items()}
+            print(f"[pdl-http] {name}: server + database CPU per request (median) "
+                  + ", ".join(f"{mode} {ms:.3f} ms" for mode, ms in cpu.items())
+                  + f"; at equal CPU, PDL + audit cost "
+                  f"{(1 - cpu['allow-all'] / cpu['pdl+audit']) * 100:.1f} % of throughput")
 
 
 def main() -> None:

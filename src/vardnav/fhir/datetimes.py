@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
 
@@ -27,6 +28,19 @@ class DateFormatError(ValueError):
 
 def parse_range(value: str) -> tuple[float, float]:
     """Return the [low, high) range covered by a FHIR date, dateTime or instant string."""
+    if isinstance(value, str):
+        return _parse_range_cached(value)
+    return _parse_range(value)
+
+
+# The same few dates recur in every write of a resource (an Encounter's period and location
+# periods are indexed and read for care relationships on each ADT step): parsed once.
+@lru_cache(maxsize=8192)
+def _parse_range_cached(value: str) -> tuple[float, float]:
+    return _parse_range(value)
+
+
+def _parse_range(value: str) -> tuple[float, float]:
     m = _DATE_RE.match(value.strip())
     if not m:
         raise DateFormatError(f"'{value}' is not a valid FHIR date/dateTime")

@@ -6,6 +6,7 @@ whether the patient, ward or bed exists is the mapping's concern (answered AE).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import hl7
@@ -184,9 +185,16 @@ def _required(adt: InboundAdt) -> None:
 
 def _get(msg: Any, key: str) -> str:
     try:
-        return str(msg[key]).strip()
+        return str(msg[_accessor(key)]).strip()
     except (KeyError, IndexError, ValueError, TypeError):
         return ""
+
+
+@lru_cache(maxsize=256)
+def _accessor(key: str) -> hl7.Accessor:
+    """python-hl7's parsed form of a key such as "PV1.F3.R1.C1" (what `msg[key]` parses on
+    every lookup; a message takes about twenty)."""
+    return hl7.Accessor.parse_key(key)
 
 
 def _has(msg: Any, segment: str) -> bool:

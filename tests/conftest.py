@@ -57,35 +57,66 @@ FHIR_JSON = {"content-type": "application/fhir+json"}
 PDL_TABLES = (care_relationship, consent, block, block_lift, emergency, not_sharing)
 
 
-def database_url(tmp_dir: Path) -> str:
-    url = os.environ.get("VARDNAV_TEST_DATABASE_URL")
-    if not url:
-        return f"sqlite:///{tmp_dir / 'test.db'}"
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    return _worker_database(url, worker) if worker else url
+def _postgres_admin(url: str) -> Engine:
+    """An autocommit engine on the server's maintenance database (CREATE/DROP DATABASE)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
 
 
-def _worker_database(url: str, worker: str) -> str:
-    """With several test processes on PostgreSQL, each gets a fresh database of its own,
-    named after the given one (`.ci/run` drops them with it)."""
-    from sqlalchemy import create_engine, text
+def _create_worker_database(url: str, worker: str) -> str:
+    """With several test processes on PostgreSQL each needs a database of its own (tests wipe
+    theirs at will): `<given>_<worker>` on the same server. One that exists already is an
+    error, never dropped: it is not this run's."""
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
     name = f"{base.database}_{worker}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    # PostgreSQL would silently cut a longer name, and two workers could share one database.
+    if len(name.encode()) > 63:
+        raise pytest.UsageError(f"test database name {name!r} is over 63 bytes")
+    admin = _postgres_admin(url)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_worker_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    admin = _postgres_admin(url)
+    try:
+        with admin.connect() as conn:
+            # FORCE: a server process a test started may still hold a connection.
+            conn.exec_driver_sql(
+                f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = database_url(tmp_path_factory.mktemp("db"))
-    upgrade(url)
-    return url
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite in a temporary directory; or VARDNAV_TEST_DATABASE_URL, as given when tests run
+    in one process, else a database per xdist worker that is dropped when the worker ends."""
+    given = os.environ.get("VARDNAV_TEST_DATABASE_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    created = bool(given and worker)
+    if not given:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    elif worker:
+        url = _create_worker_database(given, worker)
+    else:
+        url = given
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        if created:  # only the database this worker made, never the given one
+            _drop_worker_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, Table, delete, insert, select
 
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.migrate import upgrade
+from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.pdl_tables import (
     block,
     block_lift,
@@ -25,10 +26,13 @@ from vardnav.domains.access.pdl_tables import (
     not_sharing,
 )
 from vardnav.domains.identity.access.keys import KeyStore
-from vardnav.domains.identity.access.principal import principal_claims
+from vardnav.domains.identity.access.principal import SERVER, principal_claims
 from vardnav.domains.identity.access.tokens import mint
-from vardnav.fhir.hooks import MemoryAuditSink
-from vardnav.fhir.storage.repository import EngineServices
+from vardnav.domains.identity.organisation.region import region_bundle
+from vardnav.fhir.hooks import MemoryAuditSink, RequestContext
+from vardnav.fhir.http_types import FhirRequest
+from vardnav.fhir.router import dispatch
+from vardnav.fhir.storage.repository import EngineServices, Repository
 from vardnav.fhir.storage.tables import INDEX_TABLES, resource, resource_version
 from vardnav.main import access_layers, build_services, create_app
 
@@ -126,14 +130,51 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+# The tables `wipe` empties, referenced tables first.
+WIPED_TABLES: tuple[Table, ...] = (resource, resource_version, *INDEX_TABLES.values(),
+                                   *PDL_TABLES)
+
+
 def wipe(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in INDEX_TABLES.values():
+        for table in reversed(WIPED_TABLES):
             conn.execute(delete(table))
-        conn.execute(delete(resource_version))
-        conn.execute(delete(resource))
-        for table in PDL_TABLES:
-            conn.execute(delete(table))
+
+
+# What the first load of the demo region wrote to WIPED_TABLES, per database and set of write
+# listeners (PDL's add rows of their own): (table, rows), referenced tables first.
+_region_rows: dict[tuple[str, tuple[str, ...]], list[tuple[Table, list[dict[str, Any]]]]] = {}
+
+
+def load_region(app: Any) -> None:
+    """Wipe the app's database, then store the demo region (395 resources) in it.
+
+    Dozens of tests start from the region, and loading it through the API costs about a
+    second on SQLite and several on PostgreSQL (conditional creates, index rows, listeners).
+    So each test process loads it once per database, as the server would with the app's own
+    services, and keeps the rows that wrote; later calls insert those rows again: the same
+    resources, ids and versions every time. (Effects outside the wiped tables, such as
+    access-log entries or audit events of the writes, come from the first load only.)"""
+    engine: Engine = app.state.engine
+    services: EngineServices = app.state.services
+    key = (str(engine.url), tuple(type(x).__qualname__ for x in services.listeners))
+    wipe(engine)
+    snapshot = _region_rows.get(key)
+    if snapshot is None:
+        ctx = RequestContext(principal=SERVER, base_url=app.state.settings.base_url.rstrip("/"))
+        response = run_in_transaction(engine, lambda conn: dispatch(
+            Repository(conn, services, ctx), FhirRequest("POST", "", [], {}, region_bundle())))
+        assert response.status < 300, response.body
+        with engine.connect() as conn:
+            _region_rows[key] = [(table, [dict(row) for row in conn.execute(select(table))
+                                          .mappings()]) for table in WIPED_TABLES]
+        return
+    # The rows keep their rids: PostgreSQL's rid sequence handed them out before this wipe
+    # and never goes back, so new resources cannot collide with them.
+    with engine.begin() as conn:
+        for table, rows in snapshot:
+            if rows:
+                conn.execute(insert(table), rows)
 
 
 @pytest.fixture(scope="session")

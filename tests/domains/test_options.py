@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from conftest import FHIR_JSON, Fhir, bearer, mint_token, observation, patient
+from conftest import FHIR_JSON, Fhir, bearer, load_region, mint_token, observation, patient
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.identity.access.principal import SERVER
 from vardnav.domains.identity.organisation.assignments import StaffAssignment, assignments_of
-from vardnav.domains.identity.organisation.region import HSA_SYSTEM, OPTION_EXTENSION, region_bundle
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM, OPTION_EXTENSION
 from vardnav.fhir.hooks import MemoryAuditSink, RequestContext
 from vardnav.fhir.storage.repository import EngineServices, Repository
 
@@ -29,7 +29,7 @@ def municipality_hsa(code: str) -> str:
 
 @pytest.fixture
 def region(fhir: Fhir) -> Fhir:
-    fhir.transaction(region_bundle()["entry"])
+    load_region(fhir.c.app)
     return fhir
 
 

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from conftest import FHIR_JSON, bearer, mint_token, observation, patient
+from conftest import FHIR_JSON, bearer, load_region, mint_token, observation, patient
 from vardnav.config import Settings
 from vardnav.domains.access.pdl_tables import emergency
 from vardnav.domains.access.profiles import CARE_PROVIDER_TAG, CARE_UNIT_TAG, CONSENT_CATEGORY
-from vardnav.domains.identity.organisation.region import HSA_SYSTEM, region_bundle
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.domains.identity.organisation.region_data import REGION_HSA
 
 MED1 = "SE2321000131-SU-MED1"
@@ -72,7 +72,7 @@ class User:
 @pytest.fixture
 def world(pdl_client: TestClient, settings: Settings) -> dict[str, Any]:
     c = pdl_client
-    assert c.post("/fhir", json=region_bundle(), headers=FHIR_JSON).status_code == 200
+    load_region(c.app)
     orgs = {}
     for hsa in (MED1, GER2, HOME_CARE, HOME_PROVIDER, REGION_HSA):
         found = c.get(f"/fhir/Organization?identifier={HSA_SYSTEM}|{hsa}").json()

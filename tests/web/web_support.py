@@ -13,20 +13,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
 from starlette.responses import Response
 
-from conftest import FHIR_JSON, bearer, mint_token, wipe
+from conftest import FHIR_JSON, bearer, load_region, mint_token, wipe
 from vardnav.config import Settings
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.adt.models import ADT_TABLES
-from vardnav.domains.identity.access.principal import SERVER
 from vardnav.domains.identity.models import login_failure, user_account
-from vardnav.domains.identity.organisation.region import HSA_SYSTEM, region_bundle
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.domains.identity.organisation.staff import PROFESSION_SYSTEM
 from vardnav.domains.identity.signin.accounts import create_account, hash_password
 from vardnav.domains.identity.swedish_identifiers import PERSONNUMMER_SYSTEM
-from vardnav.fhir.hooks import RequestContext
-from vardnav.fhir.http_types import FhirRequest
-from vardnav.fhir.router import dispatch
-from vardnav.fhir.storage.repository import EngineServices, Repository
+from vardnav.fhir.storage.repository import EngineServices
 
 PASSWORD = "demo-lösenord-1"
 MED1 = "SE2321000131-SU-MED1"
@@ -81,13 +77,6 @@ class World:
         return r.json()
 
 
-def load_region(engine: Engine, services: EngineServices, settings: Settings) -> None:
-    ctx = RequestContext(principal=SERVER, base_url=settings.base_url.rstrip("/"))
-    response = run_in_transaction(engine, lambda conn: dispatch(
-        Repository(conn, services, ctx), FhirRequest("POST", "", [], {}, region_bundle())))
-    assert response.status < 300, response.body
-
-
 def wipe_all(engine: Engine) -> None:
     wipe(engine)
     with engine.begin() as conn:
@@ -113,7 +102,7 @@ def _staff(system: TestClient, unit: str, profession: str) -> tuple[str, str]:
 def build_world(app: Any, settings: Settings, engine: Engine, services: EngineServices,
                 system: TestClient) -> World:
     wipe_all(engine)
-    load_region(engine, services, settings)
+    load_region(app)
     world = World(app, settings, system)
     for hsa in (MED1, GER2, VC01, GBG, REGION, PRIVATE_UNIT):
         r = system.get("/fhir/Organization", params={"identifier": f"{HSA_SYSTEM}|{hsa}"})

@@ -9,17 +9,16 @@ from adt_support import GER2, HOSPITAL, MED1, ORT3, World, first, wipe_adt
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from conftest import FHIR_JSON, patient
+from conftest import FHIR_JSON, load_region, patient
 from vardnav.config import Settings
-from vardnav.domains.identity.organisation.region import HSA_SYSTEM, region_bundle
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 
 
 @pytest.fixture
 def world(pdl_client: TestClient, settings: Settings, engine: Engine) -> Iterator[World]:
     wipe_adt(engine)
     c = pdl_client
-    r = c.post("/fhir", json=region_bundle(), headers=FHIR_JSON)
-    assert r.status_code == 200, r.text
+    load_region(c.app)
     w = World(c, settings, engine)
     for hsa in (MED1, GER2, ORT3):
         w.wards[hsa] = first(c, f"Location?identifier={HSA_SYSTEM}|{hsa}-L")["id"]

@@ -4,7 +4,6 @@ admitted stay, and the workflow's clock, which the tests move."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,10 +11,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
 
-from conftest import FHIR_JSON, bearer, mint_token, patient
+from conftest import FHIR_JSON, bearer, load_region, mint_token, patient
 from vardnav.config import Settings
 from vardnav.domains.adt.models import ADT_TABLES
-from vardnav.domains.identity.organisation.region import HSA_SYSTEM, region_bundle
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.domains.identity.organisation.region_data import REGION_HSA
 
 MED1 = "SE2321000131-SU-MED1"
@@ -195,8 +194,7 @@ class World:
 
 
 def build_world(c: TestClient, settings: Settings, engine: Engine) -> World:
-    r = c.post("/fhir", json=_region(), headers=FHIR_JSON)
-    assert r.status_code == 200, r.text
+    load_region(c.app)
     clock = Clock(T0)
     c.app.state.discharge.clock = clock  # type: ignore[attr-defined]
     w = World(c, settings, engine, clock)
@@ -221,6 +219,3 @@ def build_world(c: TestClient, settings: Settings, engine: Engine) -> World:
     return w
 
 
-@functools.cache
-def _region() -> dict[str, Any]:
-    return region_bundle()  # built once: the bundle is large

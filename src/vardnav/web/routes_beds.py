@@ -94,6 +94,17 @@ def _expected(value: str) -> str | None:
     return datetime.combine(day, time(10), views.SWEDEN).isoformat()
 
 
+async def _operate(p: Page, path: str, params: list[dict[str, Any]] | None = None
+                   ) -> str | None:
+    """Run one ADT or discharge operation for the signed-in user: None once it is done, else
+    the engine's refusal explained in the user's language."""
+    try:
+        await p.run(lambda f: f.operation(path, params), write=True)
+    except VardnavError as exc:
+        return explain(p, exc)
+    return None
+
+
 def build_beds_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -216,12 +227,8 @@ def build_beds_router() -> APIRouter:
         if action not in operations:
             return p.message(404, p.t("Hittades inte"), p.t("Sidan finns inte."))
         op, done = operations[action]
-        try:
-            await p.run(lambda f: f.operation(f"Encounter/{encounter_id}/{op}"), write=True)
-        except VardnavError as exc:
-            flash(p, explain(p, exc))
-            return redirect(p, back)
-        flash(p, p.t(done))
+        # A button has no page of its own: a refusal is shown on the page it came from.
+        flash(p, await _operate(p, f"Encounter/{encounter_id}/{op}") or p.t(done))
         return redirect(p, back)
 
     @page(kinds=STAFF)
@@ -230,12 +237,8 @@ def build_beds_router() -> APIRouter:
         if form is None:
             return refused  # type: ignore[return-value]
         back = safe_next(form.get("back") or f"{WEB}/beds")
-        try:
-            await p.run(lambda f: f.operation(f"Location/{bed_id}/$set-bed-status",
-                                              [param("status", "U")]), write=True)
-            flash(p, p.t("Sängen är städad och ledig."))
-        except VardnavError as exc:
-            flash(p, explain(p, exc))
+        flash(p, await _operate(p, f"Location/{bed_id}/$set-bed-status",
+                                [param("status", "U")]) or p.t("Sängen är städad och ledig."))
         return redirect(p, back)
 
     def encounter_form(template: str, title: str, handle: Any) -> Any:
@@ -275,6 +278,18 @@ def build_beds_router() -> APIRouter:
         return safe_next(form.get("back") or (f"{WEB}/beds/{enc['ward']}" if enc["ward"]
                                               else f"{WEB}/patients/{enc['patient']}"))
 
+    async def _finish(p: Page, enc: dict[str, Any], form: dict[str, str], op: str,
+                      params: list[dict[str, Any]], done: str) -> Response | None:
+        """The ending of every encounter form: the stay's operation; a refusal is shown next
+        to the form (None: it is rendered again), `done` (translated) on the page the form came
+        from."""
+        error = await _operate(p, f"Encounter/{enc['id']}/{op}", params)
+        if error:
+            p.errors["form"] = error
+            return None
+        flash(p, done)
+        return redirect(p, _back(form, enc))
+
     async def discharge(p: Page, enc: dict[str, Any], form: dict[str, str]) -> Response | None:
         if form.get("disposition") not in {c for c, _ in DISPOSITIONS}:
             p.errors["disposition"] = p.t("Välj vart patienten skrivs ut.")
@@ -286,14 +301,8 @@ def build_beds_router() -> APIRouter:
         params = [param("disposition", form["disposition"])]
         if summary:
             params.append(param("summary", summary))
-        try:
-            await p.run(lambda f: f.operation(f"Encounter/{enc['id']}/$discharge", params),
-                        write=True)
-        except VardnavError as exc:
-            p.errors["form"] = explain(p, exc)
-            return None
-        flash(p, p.t("Patienten är utskriven. Sängen ska städas."))
-        return redirect(p, _back(form, enc))
+        return await _finish(p, enc, form, "$discharge", params,
+                             p.t("Patienten är utskriven. Sängen ska städas."))
 
     async def transfer(p: Page, enc: dict[str, Any], form: dict[str, str]) -> Response | None:
         bed, ward = form.get("bed") or "", form.get("ward") or ""
@@ -306,14 +315,7 @@ def build_beds_router() -> APIRouter:
         if p.errors:
             return None
         target = param("bed", bed) if bed else param("ward", ward)
-        try:
-            await p.run(lambda f: f.operation(f"Encounter/{enc['id']}/$transfer", [target]),
-                        write=True)
-        except VardnavError as exc:
-            p.errors["form"] = explain(p, exc)
-            return None
-        flash(p, p.t("Patienten är flyttad."))
-        return redirect(p, _back(form, enc))
+        return await _finish(p, enc, form, "$transfer", [target], p.t("Patienten är flyttad."))
 
     async def support(p: Page, enc: dict[str, Any], form: dict[str, str]) -> Response | None:
         expected = None
@@ -329,14 +331,9 @@ def build_beds_router() -> APIRouter:
         params = [param("consent", form["consent"] == "yes")]
         if expected:
             params.append(param("expectedDischarge", expected))
-        try:
-            await p.run(lambda f: f.operation(
-                f"Encounter/{enc['id']}/$discharge-mark-support", params), write=True)
-        except VardnavError as exc:
-            p.errors["form"] = explain(p, exc)
-            return None
-        flash(p, p.t("Inskrivningsmeddelanden är skickade till kommunen och vårdcentralen."))
-        return redirect(p, _back(form, enc))
+        return await _finish(p, enc, form, "$discharge-mark-support", params,
+                             p.t("Inskrivningsmeddelanden är skickade till kommunen "
+                                 "och vårdcentralen."))
 
     async def planning(p: Page, enc: dict[str, Any], form: dict[str, str]) -> Response | None:
         """$discharge-planning: the hospital's planning information, shared with (or updated
@@ -365,14 +362,8 @@ def build_beds_router() -> APIRouter:
             params.append(param("expectedDischarge", expected))
         if form.get("sip"):
             params.append(param("sipNeeded", form["sip"] == "yes"))
-        try:
-            await p.run(lambda f: f.operation(
-                f"Encounter/{enc['id']}/$discharge-planning", params), write=True)
-        except VardnavError as exc:
-            p.errors["form"] = explain(p, exc)
-            return None
-        flash(p, p.t("Planeringsinformationen är skickad till mottagarna."))
-        return redirect(p, _back(form, enc))
+        return await _finish(p, enc, form, "$discharge-planning", params,
+                             p.t("Planeringsinformationen är skickad till mottagarna."))
 
     router.add_route(f"{WEB}/beds", choose_ward, methods=["GET"])
     router.add_route(WEB + "/beds/{ward_id}", ward_board, methods=["GET"])

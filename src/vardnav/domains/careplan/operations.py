@@ -12,7 +12,6 @@ See docs/careplan.md for examples.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from vardnav.domains.careplan import timeline
@@ -21,14 +20,11 @@ from vardnav.domains.careplan.goals import GoalInput
 from vardnav.domains.careplan.params import Params
 from vardnav.domains.careplan.problems import ProblemInput
 from vardnav.domains.careplan.service import CarePlanService
-from vardnav.domains.discharge.operations import bundle, definition
 from vardnav.errors import BadRequest, NotFound
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
-from vardnav.fhir.operations.registry import Operation
+from vardnav.fhir.operations.registry import Handler, Operation
+from vardnav.fhir.operations.steps import ParamSpec, bundle, definition
 from vardnav.fhir.storage.repository import Repository
-
-Handler = Callable[[Repository, FhirRequest, str | None, str | None], FhirResponse]
-_P = tuple[str, str, int, str, str]
 
 
 def _schedule(p: Params) -> tuple[str, Any] | None:
@@ -174,7 +170,7 @@ def careplan_operations(service: CarePlanService) -> list[Operation]:
 
     ref, date, text, code = "Reference", "date", "string", "code"
     entry = ("Tuple", 0, "*")
-    specs: list[tuple[str, str, str, list[_P], Handler]] = [
+    specs: list[tuple[str, str, str, list[ParamSpec], Handler]] = [
         ("careplan-start", "Encounter",
          "Start the episode's interprofessional care plan (one active plan per episode; 409 "
          "if there is one). Inpatient stays get theirs at admission (A01).",

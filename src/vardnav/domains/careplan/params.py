@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from vardnav.domains.discharge.operations import ref
 from vardnav.errors import BadRequest
+from vardnav.fhir.operations.parameters import ref
 
 Typed = tuple[str, Any]  # ("Quantity", {...}), ("String", "…")
 

@@ -11,108 +11,17 @@ Bundle of what it wrote, the case Task first (201 when the case was opened).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from vardnav.domains.discharge.readiness import SipAction
 from vardnav.domains.discharge.report import as_parameters
 from vardnav.domains.discharge.service import DischargeWorkflow
-from vardnav.errors import BadRequest
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
-from vardnav.fhir.operations.parameters import parameters
-from vardnav.fhir.operations.registry import Operation
+from vardnav.fhir.operations.parameters import flag, moment, parameters, ref, text, when
+from vardnav.fhir.operations.registry import Handler, Operation
+from vardnav.fhir.operations.steps import ParamSpec, bundle, definition
 from vardnav.fhir.storage.repository import Repository
-
-BASE = "https://vardnav.se/fhir/OperationDefinition"
-# (name, FHIR type, min, max, documentation)
-_P = tuple[str, str, int, str, str]
-Handler = Callable[[Repository, FhirRequest, str | None, str | None], FhirResponse]
-
-
-def definition(code: str, resources: list[str], doc: str, params: list[_P], *,
-               out: str = "Bundle", affects_state: bool = True,
-               system: bool = False) -> dict[str, Any]:
-    return {
-        "resourceType": "OperationDefinition", "id": f"vardnav-{code}",
-        "url": f"{BASE}/{code}", "name": "".join(p.title() for p in code.split("-")),
-        "status": "active", "kind": "operation", "code": code, "description": doc,
-        "affectsState": affects_state, "resource": resources, "system": system,
-        "type": False, "instance": not system,
-        "parameter": [
-            *({"name": name, "use": "in", "min": low, "max": high, "type": ftype,
-               "documentation": text} for name, ftype, low, high, text in params),
-            {"name": "return", "use": "out", "min": 1, "max": "1", "type": out}]}
-
-
-# -- reading parameters -----------------------------------------------------------------
-
-
-def text(p: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = p.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f"Parameter '{name}' is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"Parameter '{name}' must be text")
-    return value.strip()
-
-
-def flag(p: dict[str, Any], name: str, default: bool | None = None) -> bool | None:
-    value = p.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise BadRequest(f"Parameter '{name}' must be a valueBoolean")
-    return value
-
-
-def ref(value: Any, name: str, rtype: str, *, required: bool = False) -> str | None:
-    """The id of the `rtype` a parameter names (a reference or a plain id)."""
-    if value is None:
-        if required:
-            raise BadRequest(f"Parameter '{name}' ({rtype}) is required")
-        return None
-    if isinstance(value, str) and value.strip():
-        value = {"reference": value.strip()}
-    reference = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(reference, str) or not reference:
-        raise BadRequest(f"Parameter '{name}' must be a reference to a {rtype}")
-    kind, _, fhir_id = reference.rpartition("/")
-    if (kind and kind.rpartition("/")[2] != rtype) or not fhir_id:
-        raise BadRequest(f"Parameter '{name}' must refer to a {rtype}, not {reference}")
-    return fhir_id
-
-
-def when(p: dict[str, Any], name: str, *, required: bool = False,
-         date_ok: bool = False) -> datetime | date | None:
-    value = p.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f"Parameter '{name}' is required")
-        return None
-    if isinstance(value, str) and date_ok and len(value) == 10:
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    parsed = None
-    if isinstance(value, str) and "T" in value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise BadRequest(f"Parameter '{name}' must be a dateTime with a time zone, e.g. "
-                         "2026-11-27T08:30:00+01:00" + (" (or a date)" if date_ok else ""))
-    return parsed
-
-
-def moment(p: dict[str, Any], name: str, *, required: bool = False) -> datetime | None:
-    value = when(p, name, required=required)
-    assert value is None or isinstance(value, datetime)
-    return value
 
 
 def actions(body: dict[str, Any]) -> list[SipAction]:
@@ -129,22 +38,6 @@ def actions(body: dict[str, Any]) -> list[SipAction]:
             ref(parts.get("provider"), f"{label}.provider", "Organization",
                 required=True) or ""))
     return found
-
-
-def bundle(result: dict[str, Any], status: int = 200) -> FhirResponse:
-    """A collection Bundle of what a step wrote, the case first."""
-    resources: list[dict[str, Any]] = []
-    for value in result.values():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict) and item.get("resourceType"):
-                resources.append(item)
-    warnings = [w for w in result.get("warnings", []) if isinstance(w, str)]
-    if warnings:
-        resources.append({"resourceType": "OperationOutcome", "issue": [
-            {"severity": "warning", "code": "informational", "diagnostics": w}
-            for w in warnings]})
-    return FhirResponse(status, {"resourceType": "Bundle", "type": "collection",
-                                 "entry": [{"resource": r} for r in resources]})
 
 
 # -- the operations -----------------------------------------------------------------------
@@ -245,7 +138,7 @@ def discharge_operations(workflow: DischargeWorkflow) -> list[Operation]:
             period=text(p, "period"))))
 
     org = "Reference"
-    specs: list[tuple[str, str, str, list[_P], Handler]] = [
+    specs: list[tuple[str, str, str, list[ParamSpec], Handler]] = [
         ("discharge-mark-support", "Encounter",
          "The patient will need support after discharge: open the discharge case and send "
          "the admission notices (24 h deadline) to the municipality of residence and the "

@@ -6,34 +6,24 @@ service's clock, which tests move."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from conftest import FHIR_JSON, bearer, load_region, mint_token, patient
+from stay_support import MED1, T0, Caller, Clock, StayWorld
 from vardnav.config import Settings
-from vardnav.domains.adt.models import ADT_TABLES
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.domains.identity.organisation.region_data import REGION_HSA
 
-MED1 = "SE2321000131-SU-MED1"
 GER2 = "SE2321000131-SU-GER2"
 OCKERO = "SE000014070000-K1407"  # option 3: documents in the shared record
 OCKERO_HOME = f"{OCKERO}-HSV"
-# A Monday morning in the past: care relationships derived from stays start then, so they
-# are in force at the real time of each request; the care plan clock starts here too.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PLAN = "https://vardnav.se/fhir/CodeSystem/care-plan-category|interprofessional"
 RECORDED_BY = "https://vardnav.se/fhir/StructureDefinition/recorded-by"
 Q = "https://vardnav.se/fhir/Questionnaire"
-
-
-def wipe_adt(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for table in ADT_TABLES:
-            conn.execute(delete(table))
 
 
 def value_param(name: str, value: Any) -> dict[str, Any]:
@@ -75,37 +65,15 @@ def params(**values: Any) -> dict[str, Any]:
     return {"resourceType": "Parameters", "parameter": out}
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def move(self, **delta: float) -> datetime:
-        self.at += timedelta(**delta)
-        return self.at
-
-
-class Staff:
+class Staff(Caller):
     def __init__(self, c: TestClient, settings: Settings, subject: str, unit: str,
                  provider: str, role: str, practitioner: str) -> None:
-        self.c = c
-        self.unit, self.provider, self.role = unit, provider, role
         self.practitioner = f"Practitioner/{practitioner}"
-        self.h = bearer(mint_token(settings, "user/*.cruds", kind="staff", subject=subject,
-                                   unit=unit, provider=provider, role=role,
-                                   fhir_user=self.practitioner))
+        super().__init__(c, bearer(mint_token(settings, "user/*.cruds", kind="staff",
+                                              subject=subject, unit=unit, provider=provider,
+                                              role=role, fhir_user=self.practitioner)), params)
+        self.unit, self.provider, self.role = unit, provider, role
         self.subject = subject
-
-    def op(self, path: str, **values: Any) -> Any:
-        return self.c.post(f"/fhir/{path}", json=params(**values),
-                           headers={**FHIR_JSON, **self.h})
-
-    def ok(self, path: str, expect: int = 200, **values: Any) -> dict[str, Any]:
-        r = self.op(path, **values)
-        assert r.status_code == expect, r.text
-        return r.json()
 
     def refused(self, path: str, expect: int, **values: Any) -> str:
         r = self.op(path, **values)
@@ -114,18 +82,10 @@ class Staff:
         assert body["resourceType"] == "OperationOutcome", body
         return str(body["issue"][0]["diagnostics"])
 
-    def get(self, path: str, **query: Any) -> Any:
-        return self.c.get(f"/fhir/{path}", params=query or None, headers=self.h)
-
     def read(self, path: str) -> dict[str, Any]:
         r = self.get(path)
         assert r.status_code == 200, r.text
         return r.json()
-
-    def sees(self, ref: str) -> bool:
-        status = self.get(ref).status_code
-        assert status in (200, 404), status
-        return status == 200
 
 
 def resources(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
@@ -148,22 +108,11 @@ def stamp(element: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class World:
-    c: TestClient
-    settings: Settings
-    engine: Engine
-    clock: Clock
-    orgs: dict[str, str] = field(default_factory=dict)
+class World(StayWorld):
     beds: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)
-    patients: dict[str, str] = field(default_factory=dict)
     staff: dict[str, Staff] = field(default_factory=dict)
     admitted: int = 0
-
-    def first(self, query: str) -> dict[str, Any]:
-        r = self.c.get(f"/fhir/{query}")
-        assert r.status_code == 200, r.text
-        return r.json()["entry"][0]["resource"]
 
     def add_patient(self, name: str, birth: str = "1938-04-05") -> str:
         r = self.c.post("/fhir/Patient", json=patient(name, "Test", birth=birth),
@@ -200,22 +149,6 @@ class World:
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
-    def consent(self, name: str, provider: str) -> None:
-        """The patient consents that `provider` reads other providers' data."""
-        r = self.c.post("/fhir/Consent", headers=FHIR_JSON, json={
-            "resourceType": "Consent", "status": "active",
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                            "consentscope", "code": "patient-privacy"}]},
-            "category": [{"coding": [{"system": "https://vardnav.se/fhir/CodeSystem/"
-                                                "pdl-consent-category",
-                                      "code": "sjf-consent"}]}],
-            "patient": {"reference": f"Patient/{self.patients[name]}"},
-            "provision": {"type": "permit", "actor": [{
-                "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                               "v3-RoleCode", "code": "PROV"}]},
-                "reference": {"reference": f"Organization/{self.orgs[provider]}"}}]}})
-        assert r.status_code == 201, r.text
-
 
 def build_world(c: TestClient, settings: Settings, engine: Engine) -> World:
     load_region(c.app)
@@ -243,8 +176,6 @@ def build_world(c: TestClient, settings: Settings, engine: Engine) -> World:
     w.add_patient("Andersson")  # 88 at T0
     w.add_patient("Berg", birth="1990-06-01")  # 35
     return w
-
-
 
 
 # -- questionnaire responses ---------------------------------------------------------------

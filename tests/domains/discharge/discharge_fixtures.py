@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from discharge_support import World, build_world, wipe_adt
+from discharge_support import World, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from stay_support import wipe_adt
 from vardnav.config import Settings
 
 

@@ -5,33 +5,23 @@ admitted stay, and the workflow's clock, which the tests move."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from conftest import FHIR_JSON, bearer, load_region, mint_token, patient
+from stay_support import MED1, T0, Caller, Clock, StayWorld
 from vardnav.config import Settings
-from vardnav.domains.adt.models import ADT_TABLES
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.domains.identity.organisation.region_data import REGION_HSA
 
-MED1 = "SE2321000131-SU-MED1"
 HOSPITAL = "SE2321000131-SU"
 VC_GBG = "SE2321000131-VC01"  # Vårdcentralen Högsbo, Göteborg
 VC_BORAS = "SE2321000131-VC04"  # Vårdcentralen Sjöbo, Borås
 GBG = "SE000014800000-K1480"  # Göteborg
 BORAS = "SE000014900000-K1490"  # Borås
-# A Monday morning well in the past, so that the care relationships PDL derives from the
-# stay (which start at the recorded times) are in force at the real time of the request.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def wipe_adt(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for table in ADT_TABLES:
-            conn.execute(delete(table))
 
 
 def params(**values: Any) -> dict[str, Any]:
@@ -57,42 +47,13 @@ def params(**values: Any) -> dict[str, Any]:
     return {"resourceType": "Parameters", "parameter": out}
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def move(self, **delta: float) -> datetime:
-        self.at += timedelta(**delta)
-        return self.at
-
-
-class Staff:
+class Staff(Caller):
     def __init__(self, c: TestClient, settings: Settings, subject: str, unit: str,
                  provider: str, role: str = "registered-nurse") -> None:
-        self.c = c
+        super().__init__(c, bearer(mint_token(settings, "user/*.cruds", kind="staff",
+                                              subject=subject, unit=unit, provider=provider,
+                                              role=role)), params)
         self.unit = unit
-        self.h = bearer(mint_token(settings, "user/*.cruds", kind="staff", subject=subject,
-                                   unit=unit, provider=provider, role=role))
-
-    def op(self, path: str, **values: Any) -> Any:
-        return self.c.post(f"/fhir/{path}", json=params(**values),
-                           headers={**FHIR_JSON, **self.h})
-
-    def ok(self, path: str, expect: int = 200, **values: Any) -> dict[str, Any]:
-        r = self.op(path, **values)
-        assert r.status_code == expect, r.text
-        return r.json()
-
-    def get(self, path: str, **query: Any) -> Any:
-        return self.c.get(f"/fhir/{path}", params=query or None, headers=self.h)
-
-    def sees(self, ref: str) -> bool:
-        status = self.get(ref).status_code
-        assert status in (200, 404), status
-        return status == 200
 
     def ids(self, query: str) -> set[str]:
         r = self.get(query)
@@ -102,23 +63,12 @@ class Staff:
 
 
 @dataclass
-class World:
-    c: TestClient
-    settings: Settings
-    engine: Engine
-    clock: Clock
-    orgs: dict[str, str] = field(default_factory=dict)  # HSA-id → Organization id
+class World(StayWorld):
     beds: list[str] = field(default_factory=list)
     doctor: str = ""  # Practitioner id
     nurse_person: str = ""
-    patients: dict[str, str] = field(default_factory=dict)  # name → Patient id
     staff: dict[str, Staff] = field(default_factory=dict)
     admitted: list[str] = field(default_factory=list)
-
-    def first(self, query: str) -> dict[str, Any]:
-        r = self.c.get(f"/fhir/{query}")
-        assert r.status_code == 200, r.text
-        return r.json()["entry"][0]["resource"]
 
     def add_patient(self, name: str, municipality: str, primary: str | None,
                     **extra: Any) -> str:
@@ -147,21 +97,6 @@ class World:
                 {"name": "disposition", "valueCode": "home"},
                 {"name": "at", "valueDateTime": at.isoformat()}]}, headers=FHIR_JSON)
         assert r.status_code == 200, r.text
-
-    def consent(self, name: str, provider: str) -> None:
-        r = self.c.post("/fhir/Consent", headers=FHIR_JSON, json={
-            "resourceType": "Consent", "status": "active",
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                            "consentscope", "code": "patient-privacy"}]},
-            "category": [{"coding": [{"system": "https://vardnav.se/fhir/CodeSystem/"
-                                                "pdl-consent-category",
-                                      "code": "sjf-consent"}]}],
-            "patient": {"reference": f"Patient/{self.patients[name]}"},
-            "provision": {"type": "permit", "actor": [{
-                "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                                               "v3-RoleCode", "code": "PROV"}]},
-                "reference": {"reference": f"Organization/{self.orgs[provider]}"}}]}})
-        assert r.status_code == 201, r.text
 
     def case(self, enc: str) -> dict[str, Any]:
         r = self.c.get("/fhir/Task", params={"encounter": f"Encounter/{enc}",

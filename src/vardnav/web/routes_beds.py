@@ -94,6 +94,18 @@ def _expected(value: str) -> str | None:
     return datetime.combine(day, time(10), views.SWEDEN).isoformat()
 
 
+def _expected_field(p: Page, form: dict[str, str]) -> str | None:
+    """The form's optional `expected` discharge date; one that is not a date is an error
+    next to the field."""
+    if not form.get("expected"):
+        return None
+    try:
+        return _expected(form["expected"])
+    except ValueError:
+        p.errors["expected"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        return None
+
+
 async def _operate(p: Page, path: str, params: list[dict[str, Any]] | None = None
                    ) -> str | None:
     """Run one ADT or discharge operation for the signed-in user: None once it is done, else
@@ -169,12 +181,7 @@ def build_beds_router() -> APIRouter:
         nurse = form.get("nurse") or None
         if nurse and nurse not in {x["id"] for x in people}:
             p.errors["nurse"] = p.t("Välj en sjuksköterska i listan.")
-        expected = None
-        if form.get("expected"):
-            try:
-                expected = _expected(form["expected"])
-            except ValueError:
-                p.errors["expected"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        expected = _expected_field(p, form)
         admitted = None
         if form.get("admitted"):
             try:
@@ -318,12 +325,7 @@ def build_beds_router() -> APIRouter:
         return await _finish(p, enc, form, "$transfer", [target], p.t("Patienten är flyttad."))
 
     async def support(p: Page, enc: dict[str, Any], form: dict[str, str]) -> Response | None:
-        expected = None
-        if form.get("expected"):
-            try:
-                expected = _expected(form["expected"])
-            except ValueError:
-                p.errors["expected"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        expected = _expected_field(p, form)
         if form.get("consent") not in ("yes", "no"):
             p.errors["consent"] = p.t("Ange om patienten samtycker.")
         if p.errors:
@@ -347,12 +349,7 @@ def build_beds_router() -> APIRouter:
                 p.errors[name] = p.t(words)
             elif len(value) > 4000:
                 p.errors[name] = p.t("Högst 4000 tecken.")
-        expected = None
-        if form.get("expected"):
-            try:
-                expected = _expected(form["expected"])
-            except ValueError:
-                p.errors["expected"] = p.t("Ange ett datum som ÅÅÅÅ-MM-DD.")
+        expected = _expected_field(p, form)
         if form.get("sip", "") not in ("yes", "no", ""):
             p.errors["sip"] = p.t("Svara ja, nej eller lämna obesvarat.")
         if p.errors:

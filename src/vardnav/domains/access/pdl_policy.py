@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Table, and_, bindparam, exists, not_, or_, select
 
+from vardnav.db.keyed_condition import KeyedCondition
 from vardnav.domains.access.own_record import OwnRecords
 from vardnav.domains.access.pdl_tables import (
     block,
@@ -89,6 +90,8 @@ class PdlPolicy:
             not_mine = or_(table.c.patient_id.is_(None), table.c.patient_id.not_in(sorted(mine)))
             own = not_mine if own is None else and_(own, not_mine)
         if cacheable:
+            if own is not None:  # its cache key is walked once, not in every search
+                own = KeyedCondition(own)
             with self._lock:
                 self._conditions[key] = own
                 if len(self._conditions) > _KEPT_CONDITIONS:

@@ -247,6 +247,24 @@ def test_total_is_right_whether_or_not_the_page_is_full(fhir: Fhir) -> None:
     assert fhir.get("Patient?family=nobody&_offset=3")["total"] == 0
 
 
+def test_searches_of_one_patient_again_and_again_return_that_patients_data(fhir: Fhir) -> None:
+    # Searches anchored to a patient may reuse one database plan (PostgreSQL switches to a
+    # reused plan after five runs): each run must still be about its own patient and values.
+    a, b = (fhir.create(patient(family=name))["id"] for name in ("Ankar", "Bodin"))
+    mine = {p: {fhir.create(observation(f"Patient/{p}", value=v))["id"] for v in (60, 70, 80)}
+            for p in (a, b)}
+    fhir.create(observation(f"Patient/{b}", code="8310-5", value=37))
+    for _ in range(8):
+        for p in (a, b):
+            assert set(fhir.search_ids(f"Observation?subject=Patient/{p}&code=8867-4")) \
+                == mine[p]
+            bundle = fhir.get(f"Observation?subject=Patient/{p}&_count=2&_sort=value-quantity")
+            assert bundle["total"] == len(mine[p]) + (p == b)
+            assert len(bundle["entry"]) == 2
+        assert set(fhir.search_ids(f"Observation?patient={a},{b}&code=8867-4")) \
+            == mine[a] | mine[b]
+
+
 def test_summary_elements_total(fhir: Fhir, people: dict) -> None:
     count = fhir.get("Patient?_summary=count&_count=1")
     assert count["total"] == 3 and not count.get("entry")

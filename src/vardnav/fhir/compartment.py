@@ -130,3 +130,25 @@ def patients_named(registry: SearchRegistry, rtype: str | None,
             if patient and fhir_id and fhir_id not in out:
                 out.append(fhir_id)
     return out
+
+
+def anchored_to_patients(registry: SearchRegistry, rtype: str | None,
+                         criteria: list[Any]) -> bool:
+    """True if one of a search's criteria (which all must hold) names only patients by id
+    through a compartment parameter: its matches are a few patients' records whatever the
+    other values are, so one plan serves every such search (see Repository.search)."""
+    if rtype is None:
+        return False
+    hashes = set(compartment_hashes(registry).get(rtype, ()))
+    for c in criteria:
+        if c.param is None or c.chain or c.has or c.modifier not in (None, "Patient") or not (
+                c.param.param_hash in hashes or c.param.name == "patient"):
+            continue
+        if c.values and all(_names_patient(v) for v in c.values):
+            return True
+    return False
+
+
+def _names_patient(value: str) -> bool:
+    kind, _, fhir_id = value.rpartition("/")
+    return bool(fhir_id) and (kind in ("", "Patient") or kind.endswith("/Patient"))

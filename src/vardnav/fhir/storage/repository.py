@@ -41,7 +41,7 @@ from vardnav.errors import (
     VardnavError,
 )
 from vardnav.fhir import definitions
-from vardnav.fhir.compartment import patients_named, patients_of
+from vardnav.fhir.compartment import anchored_to_patients, patients_named, patients_of
 from vardnav.fhir.datetimes import instant, now, parse_range
 from vardnav.fhir.hooks import (
     AccessPolicy,
@@ -251,15 +251,22 @@ class Repository:
         self.flush()
         matches: list[dict[str, Any]] = []
         paged = req.summary != "count" and req.count != 0
+        # A search anchored to named patients (their compartment) has the same good plan
+        # whatever its values: PostgreSQL may reuse it instead of planning the search and
+        # its access conditions again. Other searches keep a plan made for their values.
+        reuse = PREPARED if anchored_to_patients(self.s.registry, req.resource_type,
+                                                 req.criteria) else {}
         if paged:
-            matches = [row.content for row in self.conn.execute(self.queries.select_page(req))]
+            page = self.queries.select_page(req).execution_options(**reuse)
+            matches = [row.content for row in self.conn.execute(page)]
         total = None
         if req.total != "none" or req.summary == "count":
             # A page that is not full is the last one: it already tells the total, and the
             # count (a second statement, planned with every access rule again) is saved.
             total = _total_told_by(req, len(matches)) if paged else None
             if total is None:
-                total = self.conn.execute(self.queries.select_count(req)).scalar_one()
+                total = self.conn.execute(
+                    self.queries.select_count(req).execution_options(**reuse)).scalar_one()
         included = include_mod.resolve(self, req, matches) if matches else []
         self.record_audit("search", req.resource_type,
                           [f"{m['resourceType']}/{m['id']}" for m in matches],

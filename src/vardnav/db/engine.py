@@ -32,8 +32,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     # bounds their time (the error is answered as 400 too-costly).
     # Custom plans by default: psycopg prepares nothing on its own (a prepared search's
     # generic plan ignores how selective each index lookup is; seen: 0.1 ms became 50 ms).
-    # Statements whose plan never depends on the values (a read by id, an access-log row)
-    # opt in with execution_options(prepared=True): parsed and planned once per connection.
+    # Statements whose plan never depends on the values (a read by id, an access-log row, a
+    # search anchored to named patients) opt in with execution_options(prepared=True):
+    # parsed once per connection, planned once PostgreSQL finds a reused plan as good.
     kwargs["connect_args"] = {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
                                          "-c plan_cache_mode=auto",
                               # (None would refuse even the statements that opt in)

@@ -26,7 +26,7 @@ from vardnav.domains.adt.places import require
 from vardnav.domains.adt.service import AdtWorkflow, authorize_step, lock
 from vardnav.errors import BadRequest
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
-from vardnav.fhir.operations.parameters import parameters
+from vardnav.fhir.operations.parameters import parameters, text
 from vardnav.fhir.operations.registry import Operation
 from vardnav.fhir.storage.repository import Repository
 
@@ -49,17 +49,6 @@ def _definition(code: str, resource: str, doc: str, params: list[_P], *,
             *({"name": name, "use": "in", "min": low, "max": "1", "type": ftype,
                "documentation": text} for name, ftype, low, text in params),
             {"name": "return", "use": "out", "min": 1, "max": "1", "type": out}]}
-
-
-def _text(params: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = params.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f"Parameter '{name}' is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"Parameter '{name}' must be a code or text")
-    return value.strip()
 
 
 def _ref(repo: Repository, params: dict[str, Any], name: str, rtype: str, *,
@@ -130,7 +119,7 @@ def adt_operations(workflow: AdtWorkflow) -> list[Operation]:
             repo, patient_id=fhir_id or "",
             unit_id=_ref(repo, p, "unit", "Organization", required=True,
                          also=("Location",)) or "",
-            kind=_text(p, "kind", required=True) or "",
+            kind=text(p, "kind", required=True) or "",
             attending_id=_ref(repo, p, "attending", "Practitioner"), at=_time(p, "at")),
             created=True)
 
@@ -178,8 +167,8 @@ def adt_operations(workflow: AdtWorkflow) -> list[Operation]:
         p = parameters(req.body)
         return _answer(workflow.discharge(
             repo, encounter_id=fhir_id or "",
-            disposition=_text(p, "disposition", required=True) or "",
-            summary=_text(p, "summary"), at=_time(p, "at")))
+            disposition=text(p, "disposition", required=True) or "",
+            summary=text(p, "summary"), at=_time(p, "at")))
 
     def canceller(method: Callable[..., dict[str, Any]]) -> Handler:
         def cancel(repo: Repository, req: FhirRequest, rtype: str | None,
@@ -283,7 +272,7 @@ def set_bed_status(repo: Repository, req: FhirRequest, rtype: str | None,
     finally:
         repo.ctx.attributes.pop(BED_STATUS_STEP, None)
     repo.record_audit("set-bed-status", "Location", [bed["id"]], before=before, after=code,
-                      reason=_text(p, "reason"))
+                      reason=text(p, "reason"))
     return FhirResponse(200, result.resource, {"ETag": f'W/"{result.version_id}"'})
 
 

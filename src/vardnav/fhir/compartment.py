@@ -6,6 +6,7 @@ Used by `$everything` and by access policies that confine a caller to one patien
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -109,25 +110,30 @@ def patients_of(registry: SearchRegistry, content: dict[str, Any]) -> list[str]:
     return found
 
 
+def _compartment_criteria(registry: SearchRegistry, rtype: str | None,
+                          criteria: list[Any]) -> Iterator[Any]:
+    """A search's criteria on a compartment parameter that can name a patient by id (chains,
+    `_has` and `:identifier` name no id)."""
+    if rtype is None:
+        return
+    hashes = set(compartment_hashes(registry).get(rtype, ()))
+    for c in criteria:
+        if c.param is None or c.chain or c.has or c.modifier not in (None, "Patient"):
+            continue
+        if c.param.param_hash in hashes or c.param.name == "patient":
+            yield c
+
+
 def patients_named(registry: SearchRegistry, rtype: str | None,
                    criteria: list[Any]) -> list[str]:
     """Patient ids a search names through a compartment parameter (`Observation?patient=1`,
     `subject=Patient/1`), so that what is withheld about them can be said even when nothing
-    is returned. Chains and `:identifier` name no id and are skipped."""
-    if rtype is None:
-        return []
-    hashes = set(compartment_hashes(registry).get(rtype, ()))
+    is returned."""
     out: list[str] = []
-    for c in criteria:
-        if c.param is None or c.chain or c.has or not (
-                c.param.param_hash in hashes or c.param.name == "patient"):
-            continue
-        if c.modifier not in (None, "Patient"):
-            continue
+    for c in _compartment_criteria(registry, rtype, criteria):
         for value in c.values:
-            kind, _, fhir_id = value.rpartition("/")
-            patient = kind in ("", "Patient") or kind.endswith("/Patient")
-            if patient and fhir_id and fhir_id not in out:
+            fhir_id = _named_patient(value)
+            if fhir_id and fhir_id not in out:
                 out.append(fhir_id)
     return out
 
@@ -137,18 +143,12 @@ def anchored_to_patients(registry: SearchRegistry, rtype: str | None,
     """True if one of a search's criteria (which all must hold) names only patients by id
     through a compartment parameter: its matches are a few patients' records whatever the
     other values are, so one plan serves every such search (see Repository.search)."""
-    if rtype is None:
-        return False
-    hashes = set(compartment_hashes(registry).get(rtype, ()))
-    for c in criteria:
-        if c.param is None or c.chain or c.has or c.modifier not in (None, "Patient") or not (
-                c.param.param_hash in hashes or c.param.name == "patient"):
-            continue
-        if c.values and all(_names_patient(v) for v in c.values):
-            return True
-    return False
+    return any(c.values and all(_named_patient(v) for v in c.values)
+               for c in _compartment_criteria(registry, rtype, criteria))
 
 
-def _names_patient(value: str) -> bool:
+def _named_patient(value: str) -> str | None:
+    """The patient id a reference value names (`1`, `Patient/1`, `…/Patient/1`), if any."""
     kind, _, fhir_id = value.rpartition("/")
-    return bool(fhir_id) and (kind in ("", "Patient") or kind.endswith("/Patient"))
+    patient = kind in ("", "Patient") or kind.endswith("/Patient")
+    return fhir_id if patient and fhir_id else None

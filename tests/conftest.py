@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, Table, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
@@ -144,11 +144,14 @@ def wipe(engine: Engine) -> None:
                 for table in reversed(WIPED_TABLES):
                     conn.execute(delete(table))
             return
-        except IntegrityError:
-            # PostgreSQL: a writer still finishing (seen once in CI: an index row written
-            # between the deletes, likely a server thread an earlier test left running) made
-            # the last delete fail its foreign key. Nothing was deleted; try again after it.
-            if attempt == 4:
+        except (IntegrityError, OperationalError) as exc:
+            # PostgreSQL: a writer still finishing made a delete fail its foreign key (an
+            # index row written between the deletes) or deadlock with it (it held a resource
+            # row and wanted one already deleted). Seen in CI; background workers now finish
+            # their transactions before they stop (unit_of_work.thread_to_the_end), but the
+            # wipe, like every other transaction here, retries what PostgreSQL aborted.
+            deadlock = getattr(exc.orig, "sqlstate", None) == "40P01"
+            if attempt == 4 or not (isinstance(exc, IntegrityError) or deadlock):
                 raise
             time.sleep(0.2)
 

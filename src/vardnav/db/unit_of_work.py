@@ -7,10 +7,11 @@ everything back (resource, index rows, history) on any error.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -51,6 +52,31 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,
                 raise
             time.sleep(0.01 * (2 ** attempt))
     raise AssertionError("unreachable")
+
+
+async def in_thread(engine: Engine, fn: Callable[..., T], *args: Any, write: bool = True,
+                    **kwargs: Any) -> T:
+    """`fn(conn, *args, **kwargs)` in its own transaction (run_in_transaction) in a worker
+    thread, for background workers on the event loop; see thread_to_the_end."""
+    return await thread_to_the_end(
+        run_in_transaction, engine, lambda conn: fn(conn, *args, **kwargs), write=write)
+
+
+async def thread_to_the_end(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn` in a worker thread. Cancelling the awaiting task waits for `fn` to return before
+    the cancellation goes on: asyncio.to_thread alone returns at once and leaves the thread
+    writing after its worker has stopped (in tests, a stopped worker's last write
+    deadlocked with the next test's wipe)."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            try:
+                await asyncio.wait({work})
+            except asyncio.CancelledError:
+                continue
+        raise
 
 
 def _is_transient(exc: DBAPIError) -> bool:

@@ -48,7 +48,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from vardnav.db.direct import Direct
-from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.db.unit_of_work import run_in_transaction, thread_to_the_end
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.domains.identity.access.scopes import parse_scopes
 from vardnav.errors import VardnavError
@@ -435,7 +435,7 @@ async def stop(server: asyncio.Server) -> None:
             await server.wait_closed()
     processor: Processor | None = getattr(server, "hl7_processor", None)
     if processor is not None:  # its lanes finish what is queued, off the event loop
-        await asyncio.to_thread(processor.close)
+        await thread_to_the_end(processor.close)
 
 
 def bound_port(server: asyncio.Server) -> int:

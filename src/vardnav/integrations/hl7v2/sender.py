@@ -27,21 +27,20 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import hl7
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, open_hl7_connection
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.db.unit_of_work import in_thread
 from vardnav.integrations.hl7v2.models import outbox, receiver_lease
 from vardnav.integrations.hl7v2.outbox import DELIVERED, PENDING, Receiver
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -235,9 +234,7 @@ def _ack_text(ack: Any) -> str:
 
 # -- database steps (each its own short transaction, run in a thread) ----------------------
 
-async def _db(engine: Engine, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
-    return await asyncio.to_thread(run_in_transaction, engine,
-                                   lambda conn: fn(conn, *args), write=write)
+_db = in_thread
 
 
 def _heads(conn: Connection, receiver: str, limit: int, after: int) -> list[Head]:

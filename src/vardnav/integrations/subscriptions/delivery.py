@@ -24,20 +24,19 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.db.unit_of_work import in_thread
 from vardnav.integrations.subscriptions.models import lease
 from vardnav.integrations.subscriptions.spec import Spec
 from vardnav.integrations.subscriptions.store import Delivered, Pending, Store
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 LEASE = "rest-hook"
 
 
@@ -45,10 +44,7 @@ class DeliveryError(Exception):
     """A failed POST; the text is kept as the subscription's last error."""
 
 
-async def db(engine: Engine, fn: Callable[..., T], *args: Any, write: bool = True,
-             **kwargs: Any) -> T:
-    return await asyncio.to_thread(run_in_transaction, engine,
-                                   lambda conn: fn(conn, *args, **kwargs), write=write)
+db = in_thread  # the websocket channel imports it from here
 
 
 async def post(client: httpx.AsyncClient, spec: Spec, body: bytes) -> None:

@@ -53,7 +53,7 @@ def seal_command() -> None:
 
 @audit.command("verify")
 def verify_command(anchor: str | None = typer.Option(
-        None, help="POS:HASH of a chain head noted earlier (printed by verify): checks that "
+        None, help="SEAL:HASH of a chain head noted earlier (printed by verify): checks that "
                    "nothing was removed from the end or rewritten since.")) -> None:
     """Recompute the hash chain; exit 1 on altered, removed, reordered or long-unsealed records."""
     from vardnav.domains.access.audit_chain import verify
@@ -64,20 +64,21 @@ def verify_command(anchor: str | None = typer.Option(
     summary = Table(title="Access log", show_header=False)
     summary.add_row("sealed records", str(report.sealed))
     summary.add_row("unsealed records", str(report.unsealed))
+    summary.add_row("seals", str(report.seals))
     summary.add_row("recorded", f"{_when(report.first_recorded)} – "
                                 f"{_when(report.last_recorded)} UTC")
     console.print(summary)
-    console.print(f"chain head: {report.head_pos}:{report.head_hash}", soft_wrap=True)
+    console.print(f"chain head: {report.head_seal}:{report.head_hash}", soft_wrap=True)
     if report.ok:
         console.print("[green]The chain is intact.[/green] Keep the chain head above "
                       "elsewhere to check later that nothing was removed from its end "
                       "(--anchor).")
         return
     problems = Table(title=f"{len(report.problems)} problem(s)")
-    for column in ("kind", "chain pos", "seq", "what"):
+    for column in ("kind", "seal", "seq", "what"):
         problems.add_column(column)
     for p in report.problems:
-        problems.add_row(p.kind, "" if p.chain_pos is None else str(p.chain_pos),
+        problems.add_row(p.kind, "" if p.seal is None else str(p.seal),
                          "" if p.seq is None else str(p.seq), p.message)
     console.print(problems)
     console.print("[red]The access log does not verify.[/red]")
@@ -85,10 +86,10 @@ def verify_command(anchor: str | None = typer.Option(
 
 
 def _anchor(text: str) -> tuple[int, str]:
-    pos, _, digest = text.partition(":")
-    if not (pos.isdigit() and len(digest) == 64):
-        raise typer.BadParameter("--anchor is POS:HASH, e.g. 1200:3f2a… (64 hex digits)")
-    return int(pos), digest
+    number, _, digest = text.partition(":")
+    if not (number.isdigit() and len(digest) == 64):
+        raise typer.BadParameter("--anchor is SEAL:HASH, e.g. 1200:3f2a… (64 hex digits)")
+    return int(number), digest
 
 
 @audit.command("review")

@@ -36,3 +36,36 @@ def test_migration_0011a_goes_down_and_up_again(tmp_path: Path) -> None:
     assert {i["name"] for i in inspect(new).get_indexes("audit_log_patient")} == {
         "ix_audit_patient_seq"}
     new.dispose()
+
+
+def test_migration_0012_moves_the_chain_to_seals_and_keeps_the_old_links(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    upgrade(url)
+    downgrade(url, "0011a")
+    old = create_engine(url)
+    with old.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO audit_log (seq, recorded, event, interaction, outcome, chain_pos, "
+            "prev_hash, hash) VALUES (1, 1.0, '{}', 'read', 'success', 1, :g, :h), "
+            "(2, 2.0, '{}', 'read', 'success', NULL, NULL, NULL)"),
+            {"g": "0" * 64, "h": "a" * 64})
+    old.dispose()
+    upgrade(url)
+    new = create_engine(url)
+    columns = {c["name"] for c in inspect(new).get_columns("audit_log")}
+    assert not columns & {"chain_pos", "prev_hash", "hash"}
+    assert {i["name"] for i in inspect(new).get_indexes("audit_log")} == {
+        "ix_audit_user_recorded", "ix_audit_recorded"}
+    with new.connect() as conn:
+        kept = conn.execute(text("SELECT seq, chain_pos, hash FROM audit_chain_0011")).all()
+        assert [tuple(r) for r in kept] == [(1, 1, "a" * 64)]
+        assert conn.execute(text("SELECT count(*) FROM audit_seal")).scalar_one() == 0
+    new.dispose()
+    # Down again: the old links are back where they were; the unsealed row stays unsealed.
+    downgrade(url, "0011a")
+    old = create_engine(url)
+    with old.connect() as conn:
+        rows = conn.execute(text("SELECT seq, chain_pos, hash FROM audit_log ORDER BY seq"))
+        assert [tuple(r) for r in rows] == [(1, 1, "a" * 64), (2, None, None)]
+    old.dispose()

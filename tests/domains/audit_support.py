@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select
 
 from conftest import FHIR_JSON, bearer, mint_token
-from vardnav.domains.access.models import audit_log, audit_log_patient
+from vardnav.domains.access.models import audit_log, audit_log_patient, audit_seal
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.domains.identity.access.scopes import parse_scopes
 
@@ -24,6 +24,7 @@ REVIEWER = "SE2321000131-T1-LG1"
 
 def clear_log(engine: Engine) -> None:
     with engine.begin() as conn:
+        conn.execute(delete(audit_seal))
         conn.execute(delete(audit_log_patient))
         conn.execute(delete(audit_log))
 

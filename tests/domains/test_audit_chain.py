@@ -5,7 +5,6 @@ unsealed; concurrent writers and sealers still make one consistent chain."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 import time
 from typing import Any
@@ -18,10 +17,17 @@ from typer.testing import CliRunner
 from conftest import patient
 from vardnav.cli import app as cli
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.access.audit_chain import GENESIS, seal, verify
+from vardnav.domains.access.audit_chain import (
+    CHAINED,
+    GENESIS,
+    entries_of,
+    row_digest,
+    seal,
+    verify,
+)
 from vardnav.domains.access.audit_log import DatabaseAuditSink
-from vardnav.domains.access.audit_sealer import sealing
-from vardnav.domains.access.models import audit_log, audit_log_patient
+from vardnav.domains.access.audit_sealer import Ticker, sealing
+from vardnav.domains.access.models import audit_log, audit_log_patient, audit_seal
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.fhir.storage.repository import EngineServices, Repository
 
@@ -48,26 +54,43 @@ def kinds(report: Any) -> list[str]:
     return [p.kind for p in report.problems]
 
 
+def seals(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(audit_seal).order_by(audit_seal.c.number)))
+
+
 def test_sealing_links_every_row_and_an_untouched_log_verifies(log: Engine) -> None:
     record(log, 5)
     assert verify(log).unsealed == 5
     assert seal(log) == 5
     record(log, 3, write=False)
     assert seal(log) == 3 and seal(log) == 0
-    rows = log_rows(log)
-    assert [r["chain_pos"] for r in rows] == list(range(1, 9))
-    assert rows[0]["prev_hash"] == GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(rows))
+    rows, chain = log_rows(log), seals(log)
+    assert [(s.number, s.records) for s in chain] == [(1, 5), (2, 3)]
+    assert chain[0].prev_hash == GENESIS and chain[1].prev_hash == chain[0].hash
+    # Each seal lists its rows' seq numbers and digests, in order, covering its whole range.
+    listed = [seq for s in chain for seq, _ in entries_of(s.entries)]
+    assert listed == [r["seq"] for r in rows]
+    assert chain[0].first_seq == 1 and chain[1].first_seq == chain[0].last_seq + 1
+    assert [d for s in chain for _, d in entries_of(s.entries)] == [row_digest(r) for r in rows]
     report = verify(log)
     assert report.ok and report.sealed == 8 and report.unsealed == 0
-    assert (report.head_pos, report.head_hash) == (8, rows[-1]["hash"])
-    assert verify(log, anchor=(8, rows[-1]["hash"])).ok
+    assert (report.head_seal, report.head_hash) == (2, chain[-1].hash)
+    assert verify(log, anchor=(2, chain[-1].hash)).ok
 
 
-def _seq_at(engine: Engine, pos: int) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(audit_log.c.seq)
-                            .where(audit_log.c.chain_pos == pos)).scalar_one()
+def test_a_seal_holds_at_most_a_batch_and_sealing_never_touches_log_rows(log: Engine) -> None:
+    record(log, 7)
+    before = log_rows(log)
+    assert seal(log, batch=3) == 7
+    assert [s.records for s in seals(log)] == [3, 3, 1]
+    assert log_rows(log) == before
+    assert verify(log).ok
+
+
+def _seq_at(engine: Engine, n: int) -> int:
+    """The seq of the n-th log row (1-based)."""
+    return int(log_rows(engine)[n - 1]["seq"])
 
 
 def _tamper(engine: Engine, *statements: Any) -> None:
@@ -84,7 +107,7 @@ def test_an_altered_record_is_found(log: Engine) -> None:
     _tamper(log, update(audit_log).where(audit_log.c.seq == seq).values(event=forged))
     report = verify(log)
     assert kinds(report) == ["altered"]
-    assert f"seq {seq} at chain position 3 was altered" in report.problems[0].message
+    assert f"the record seq {seq} (seal 1) was altered" in report.problems[0].message
 
 
 def test_an_altered_column_is_found(log: Engine) -> None:
@@ -103,34 +126,78 @@ def test_a_removed_record_is_found(log: Engine) -> None:
             delete(audit_log).where(audit_log.c.seq == seq))
     report = verify(log)
     assert kinds(report) == ["removed"]
-    assert "chain positions 4–4 are missing: 1 sealed record(s) were removed" in \
-        report.problems[0].message
+    assert f"1 sealed record(s) of seal 1 were removed: seq {seq}" in report.problems[0].message
 
 
 def test_removing_the_first_or_last_records_is_found(log: Engine) -> None:
     record(log, 4)
     seal(log)
-    head = verify(log)
     first, last = _seq_at(log, 1), _seq_at(log, 4)
     _tamper(log, delete(audit_log_patient).where(audit_log_patient.c.seq.in_([first, last])),
             delete(audit_log).where(audit_log.c.seq.in_([first, last])))
-    assert kinds(verify(log)) == ["removed"]  # the start is missing
-    # The end is found only against an anchor kept elsewhere.
-    report = verify(log, anchor=(head.head_pos, head.head_hash))
-    assert kinds(report) == ["removed", "anchor"]
-    assert "records were removed from its end" in report.problems[1].message
+    report = verify(log)
+    assert kinds(report) == ["removed"]
+    assert f"2 sealed record(s) of seal 1 were removed: seq {first}, {last}" in \
+        report.problems[0].message
+
+
+def test_removing_whole_seals_is_found_and_at_the_end_against_an_anchor(log: Engine) -> None:
+    for _ in range(3):
+        record(log, 2)
+        seal(log)
+    head = verify(log)
+    assert head.head_seal == 3
+    _tamper(log, delete(audit_seal).where(audit_seal.c.number == 2))
+    assert kinds(verify(log)) == ["removed"]
+    _tamper(log, delete(audit_seal).where(audit_seal.c.number == 3))
+    # Rows and seals cut from the very end: the rest verifies, except against the anchor;
+    # the cut rows, if left behind, wait as unsealed.
+    report = verify(log, anchor=(head.head_seal, head.head_hash))
+    assert kinds(report) == ["anchor"]
+    assert "seals and records were removed from its end" in report.problems[0].message
+    assert report.unsealed == 4
+
+
+def test_a_rewritten_seal_is_found(log: Engine) -> None:
+    record(log, 3)
+    seal(log)
+    record(log, 2)
+    seal(log)
+    _tamper(log, update(audit_seal).where(audit_seal.c.number == 1).values(last_seq=1))
+    report = verify(log)
+    assert "altered" in kinds(report)
+    assert "seal 1 was altered: it no longer matches its hash" in \
+        [p.message for p in report.problems]
 
 
 def test_reordered_records_are_found(log: Engine) -> None:
     record(log, 6)
     seal(log)
     a, b = _seq_at(log, 2), _seq_at(log, 3)
-    _tamper(log, update(audit_log).where(audit_log.c.seq == a).values(chain_pos=-1),
-            update(audit_log).where(audit_log.c.seq == b).values(chain_pos=2),
-            update(audit_log).where(audit_log.c.seq == a).values(chain_pos=3))
+    # Swap the two rows' places in the log (their seq numbers).
+    _tamper(log, update(audit_log).where(audit_log.c.seq == a).values(seq=-1),
+            update(audit_log).where(audit_log.c.seq == b).values(seq=a),
+            update(audit_log).where(audit_log.c.seq == -1).values(seq=b))
     report = verify(log)
     assert kinds(report) == ["reordered", "reordered"]
-    assert f"seq {b} was sealed at chain position 3 but sits at 2" in \
+    assert f"the record sealed as seq {b} (seal 1) now sits at seq {a}" in \
+        report.problems[0].message
+
+
+def test_a_record_slipped_into_a_sealed_range_is_found(log: Engine) -> None:
+    record(log, 3)
+    rows = log_rows(log)
+    hole = rows[1]["seq"]
+    # A transaction that rolled back leaves its seq unused; the seal's range still covers it.
+    _tamper(log, delete(audit_log_patient).where(audit_log_patient.c.seq == hole),
+            delete(audit_log).where(audit_log.c.seq == hole))
+    assert seal(log) == 2
+    assert verify(log).ok
+    forged = {k: rows[0][k] for k in CHAINED}
+    _tamper(log, audit_log.insert().values({**forged, "seq": hole}))
+    report = verify(log)
+    assert kinds(report) == ["inserted"]
+    assert f"the record seq {hole} lies in the range of seal 1 but was not sealed" in \
         report.problems[0].message
 
 
@@ -213,7 +280,7 @@ def test_concurrent_writers_readers_and_sealers_make_one_chain(
     with log.connect() as conn:
         total = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
     assert report.sealed == total == 6 * 8 * 2
-    assert report.head_pos == total
+    assert report.seals >= 1 and report.unsealed == 0
 
 
 def test_the_server_seals_in_the_background(log: Engine) -> None:
@@ -230,3 +297,24 @@ def test_the_server_seals_in_the_background(log: Engine) -> None:
         assert verify(log).sealed == 5
 
     asyncio.run(scenario())
+
+
+def test_a_row_that_commits_late_below_visible_rows_is_sealed_not_skipped(log: Engine) -> None:
+    """PostgreSQL hands out seq numbers before commit: a transaction still open holds a seq
+    below rows already visible. Sealing waits for it instead of sealing past it."""
+    if log.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: seq order is commit order")
+    with log.connect() as slow:
+        tx = slow.begin()
+        SINK.record(slow, CTX, AuditRecord("read", "Observation", ["late"], patients=["p"]))
+        record(log, 2)  # higher seq numbers, committed first
+        assert seal(log, wait=0.2) == 0  # the open transaction's range is not settled
+        ticker = Ticker(log)
+        assert ticker.tick() == 0  # notes what it sees
+        assert ticker.tick() == 0  # still running: keeps the older range
+        tx.commit()
+    assert ticker.tick() == 3  # settled: all three, in seq order
+    report = verify(log)
+    assert report.ok and report.sealed == 3 and report.unsealed == 0
+    assert [r["seq"] for r in log_rows(log)] == sorted(
+        seq for s in seals(log) for seq, _ in entries_of(s.entries))

@@ -1,120 +1,197 @@
 """The access log's hash chain: sealing new rows into it, and verifying it.
 
-Requests insert rows unsealed, in parallel. The sealer, one at a time (PostgreSQL: a
-transaction-scoped advisory lock; SQLite: the write transaction's database lock), takes the
-unsealed rows in `seq` order and gives each the next `chain_pos`, the previous row's hash as
-`prev_hash`, and `hash = sha256(prev_hash + canonical JSON of the row)`, where the row is its
-seq, chain position, time, AuditEvent text and indexed columns. So no request waits for the
-chain, and chain order is sealing order: on PostgreSQL a row whose transaction commits late
-is sealed late, with a later position, never skipped.
+Requests insert rows into `audit_log` and never change them. The sealer, one at a time
+(PostgreSQL: a transaction-scoped advisory lock; SQLite: the database's write lock),
+appends *seals* to `audit_seal`. A seal covers the next range of `seq` numbers: it lists
+every row in the range as its seq and `sha256(row)` (the row's columns as canonical JSON, a
+newline, then the AuditEvent text exactly as stored), and it is chained to the seal before
+it: `hash = sha256(prev_hash + "number:first_seq:last_seq:" + the list)`. So sealing a
+batch is one narrow insert. (Until migration 0012 every row was updated with its own chain
+position and hashes: as much database work as writing the row again, measured, plus a dead
+row version each.)
 
-Verification walks the chain in order and recomputes every hash: an altered row no longer
-matches its hash, a removed row leaves a gap in the positions (and a broken link), a moved
-row matches its hash only at its old position. What it cannot see alone: rows removed from
-the very end, or a chain recomputed wholesale by someone with write access; checking an
-anchor (a position and hash kept elsewhere, `vardnav audit verify --anchor`) covers both.
+A range is sealed only once it is settled: no transaction still running can add a row to
+it. A seq is handed out before its transaction commits, so on PostgreSQL a row can appear
+below rows already visible. The sealer therefore notes the highest visible seq and the
+transactions running at that moment (their virtual transaction ids, which every transaction
+holds from its start): every seq up to it was handed out before, so once those transactions
+have ended, the range is final — each of its rows is there, or was rolled back and never
+will be. The server's sealer (audit_sealer.py) checks this on its next tick; `seal()` waits
+for it. On SQLite the sealer's write transaction holds the only write lock: everything up to
+the highest seq is settled.
+
+Verification walks the seals in order, checks each one's hash and link, and compares the
+rows in its range with its list: an altered row no longer matches its digest, a removed one
+is missing, one added later was never listed, rows whose seq numbers were swapped match only
+under each other's numbers. What it cannot see alone: seals and rows removed from the very
+end, or a chain recomputed wholesale by someone with write access; checking an anchor (a
+seal number and hash kept elsewhere, `vardnav audit verify --anchor`) covers both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import canonical, patients_in
-from vardnav.domains.access.models import audit_log, audit_log_patient
+from vardnav.domains.access.models import audit_log, audit_log_patient, audit_seal
 
 GENESIS = "0" * 64
-# The row fields the hash covers (with chain_pos); `hash`/`prev_hash` are the chain itself.
-CHAINED = ("seq", "recorded", "event", "user_id", "kind", "unit", "provider", "purpose",
+# The row fields a digest covers; the AuditEvent text follows them as stored.
+COLUMNS = ("seq", "recorded", "user_id", "kind", "unit", "provider", "purpose",
            "care_relationship", "interaction", "resource_type", "outcome")
+CHAINED = (*COLUMNS, "event")
+ENTRY = struct.Struct(">q32s")  # a seal's list: seq, sha256 digest of the row
 # pg_advisory_xact_lock key: any fixed 64-bit number no other lock in Vårdnav uses.
 SEAL_LOCK = int.from_bytes(hashlib.blake2b(b"vardnav.audit.seal", digest_size=8).digest(),
                            "big", signed=True)
 STALE_SECONDS = 60.0
-MAX_DIAGNOSED = 50  # problems explained in detail (each may scan the table once)
+MAX_DIAGNOSED = 50  # suspect rows per seal tried under other seq numbers (reordering)
 
 
-def row_hash(prev_hash: str, chain_pos: int, row: Mapping[str, Any]) -> str:
-    payload = {name: row[name] for name in CHAINED}
-    payload["chain_pos"] = chain_pos
-    return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
+def row_digest(row: Mapping[str, Any]) -> bytes:
+    head = canonical({name: row[name] for name in COLUMNS})
+    return hashlib.sha256(head.encode() + b"\n" + str(row["event"]).encode()).digest()
+
+
+def seal_hash(prev_hash: str, number: int, first_seq: int, last_seq: int,
+              entries: bytes) -> str:
+    header = f"{number}:{first_seq}:{last_seq}:".encode()
+    return hashlib.sha256(prev_hash.encode() + header + entries).hexdigest()
+
+
+def entries_of(blob: bytes) -> Iterator[tuple[int, bytes]]:
+    return ENTRY.iter_unpack(blob)
+
+
+# -- when a range is settled (PostgreSQL) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Frontier:
+    """The highest seq visible at one moment, and the transactions running then."""
+
+    seq: int
+    running: frozenset[str]
+
+
+_OBSERVE = text("""
+SELECT (SELECT coalesce(max(seq), 0) FROM audit_log) AS seq,
+       ARRAY(SELECT l.virtualtransaction FROM pg_locks l
+             JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'virtualxid' AND l.pid <> pg_backend_pid()
+               AND a.datname = current_database()) AS running
+""")
+_RUNNING = text("""
+SELECT l.virtualtransaction FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'virtualxid' AND l.pid <> pg_backend_pid()
+  AND a.datname = current_database()
+""")
+
+
+def observe(conn: Connection) -> Frontier:
+    """The highest visible seq, then the transactions running (in that order: any that
+    holds a lower seq and is not visible yet is still running when the locks are read)."""
+    row = conn.execute(_OBSERVE).one()
+    return Frontier(int(row.seq), frozenset(row.running or ()))
+
+
+def still_running(conn: Connection, frontier: Frontier) -> bool:
+    if not frontier.running:
+        return False
+    return bool(frontier.running & {r[0] for r in conn.execute(_RUNNING)})
 
 
 # -- sealing ---------------------------------------------------------------------------------
 
-def seal(engine: Engine, *, batch: int = 2000) -> int:
-    """Seal every unsealed row; returns how many. Safe to run from several processes."""
-    with engine.connect() as conn:  # most calls find nothing: take no lock for that
-        if conn.execute(select(audit_log.c.seq).where(audit_log.c.chain_pos.is_(None))
-                        .limit(1)).first() is None:
+def seal(engine: Engine, *, batch: int = 2000, wait: float = 10.0) -> int:
+    """Seal every row committed before the call; returns how many. On PostgreSQL it first
+    waits (up to `wait` seconds) for the transactions running at the call to end. Safe to
+    run from several processes."""
+    if engine.dialect.name != "postgresql":
+        return seal_upto(engine, None, batch=batch)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        frontier = observe(conn)
+        if frontier.seq <= sealed_upto(conn):  # most calls find nothing: take no lock
             return 0
+        deadline = time.monotonic() + wait
+        while still_running(conn, frontier) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if still_running(conn, frontier):
+            return 0  # a long transaction: a later call seals the range
+    return seal_upto(engine, frontier.seq, batch=batch)
+
+
+def sealed_upto(conn: Connection) -> int:
+    last = conn.execute(select(audit_seal.c.last_seq).order_by(audit_seal.c.number.desc())
+                        .limit(1)).scalar()
+    return int(last or 0)
+
+
+def seal_upto(engine: Engine, upto: int | None, *, batch: int = 2000) -> int:
+    """Seal the settled rows up to seq `upto` (None: SQLite, the highest there is)."""
     total = 0
     while True:
-        done = run_in_transaction(engine, lambda conn: seal_batch(conn, batch))
+        done, more = run_in_transaction(engine, lambda conn: seal_batch(conn, upto, batch))
         total += done
-        if done < batch:
+        if not more:
             return total
 
 
-def seal_batch(conn: Connection, limit: int) -> int:
-    """Seal up to `limit` rows in `conn`'s (write) transaction, holding the sealing lock."""
+def seal_batch(conn: Connection, upto: int | None, limit: int) -> tuple[int, bool]:
+    """Seal up to `limit` rows of the settled range in `conn`'s (write) transaction, holding
+    the sealing lock: (rows sealed, whether more of the range is left)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEAL_LOCK})
-    a = audit_log
-    head = conn.execute(select(a.c.chain_pos, a.c.hash).where(a.c.chain_pos.is_not(None))
-                        .order_by(a.c.chain_pos.desc()).limit(1)).first()
-    pos, prev = (int(head.chain_pos), str(head.hash)) if head is not None else (0, GENESIS)
-    rows = conn.execute(select(*(a.c[name] for name in CHAINED))
-                        .where(a.c.chain_pos.is_(None)).order_by(a.c.seq)
-                        .limit(limit)).mappings().all()
-    updates = []
-    for row in rows:
-        pos += 1
-        digest = row_hash(prev, pos, row)
-        updates.append({"b_seq": row["seq"], "b_pos": pos, "b_prev": prev, "b_hash": digest})
-        prev = digest
-    if updates and conn.dialect.name == "postgresql":
-        conn.execute(_SEAL_ROWS, {"rows": orjson.dumps(updates).decode()})
-    elif updates:
-        conn.execute(_SEAL_ROW, updates)
-    return len(updates)
-
-
-_SEAL_ROW = (update(audit_log).where(audit_log.c.seq == bindparam("b_seq"))
-             .values(chain_pos=bindparam("b_pos"), prev_hash=bindparam("b_prev"),
-                     hash=bindparam("b_hash")))
-# PostgreSQL: a batch is one statement (its rows as one JSON text), not one UPDATE per row.
-_SEAL_ROWS = text("""
-UPDATE audit_log AS a SET chain_pos = s.b_pos, prev_hash = s.b_prev, hash = s.b_hash
-FROM json_to_recordset(CAST(:rows AS json)) AS s(b_seq bigint, b_pos bigint, b_prev text,
-                                                  b_hash text)
-WHERE a.seq = s.b_seq
-""")
+    s = audit_seal
+    head = conn.execute(select(s.c.number, s.c.last_seq, s.c.hash)
+                        .order_by(s.c.number.desc()).limit(1)).first()
+    number, after, prev = ((int(head.number), int(head.last_seq), str(head.hash))
+                           if head is not None else (0, 0, GENESIS))
+    if upto is None:  # SQLite: this transaction holds the write lock, so all is settled
+        upto = int(conn.execute(select(func.coalesce(func.max(audit_log.c.seq), 0)))
+                   .scalar_one())
+    if upto <= after:
+        return 0, False
+    rows = conn.execute(select(*(audit_log.c[name] for name in CHAINED))
+                        .where(audit_log.c.seq > after, audit_log.c.seq <= upto)
+                        .order_by(audit_log.c.seq).limit(limit)).mappings().all()
+    if not rows:  # only rolled-back numbers: the next seal's range starts below them
+        return 0, False
+    more = len(rows) == limit
+    last = int(rows[-1]["seq"]) if more else upto
+    entries = b"".join(ENTRY.pack(int(r["seq"]), row_digest(r)) for r in rows)
+    number += 1
+    conn.execute(insert(s).values(
+        number=number, first_seq=after + 1, last_seq=last, records=len(rows),
+        entries=entries, sealed=time.time(), prev_hash=prev,
+        hash=seal_hash(prev, number, after + 1, last, entries)))
+    return len(rows), more
 
 
 # -- verification ----------------------------------------------------------------------------
 
 @dataclass
 class Problem:
-    kind: str  # altered, removed, reordered, unsealed, index, anchor
+    kind: str  # altered, removed, inserted, reordered, unsealed, index, anchor
     message: str
     seq: int | None = None
-    chain_pos: int | None = None
+    seal: int | None = None
 
 
 @dataclass
 class ChainReport:
-    sealed: int = 0
+    sealed: int = 0  # records found as sealed
     unsealed: int = 0
-    head_pos: int = 0
+    seals: int = 0
+    head_seal: int = 0
     head_hash: str = GENESIS
     first_recorded: float | None = None
     last_recorded: float | None = None
@@ -126,89 +203,105 @@ class ChainReport:
 
 
 def verify(engine: Engine, *, now: float | None = None, stale_after: float = STALE_SECONDS,
-           anchor: tuple[int, str] | None = None, batch: int = 5000) -> ChainReport:
+           anchor: tuple[int, str] | None = None, batch: int = 50) -> ChainReport:
     """Recompute the whole chain; every deviation is a Problem in the report."""
     now = time.time() if now is None else now
     report = ChainReport()
     with engine.connect() as conn:
-        _walk(conn, report, now - stale_after, batch)
-        _check_unsealed(conn, report, now - stale_after, stale_after)
+        last_seq = _walk(conn, report, now - stale_after, batch)
+        _check_unsealed(conn, report, last_seq, now - stale_after, stale_after)
         if anchor is not None:
             _check_anchor(conn, report, *anchor)
     return report
 
 
-def _walk(conn: Connection, report: ChainReport, settled: float, batch: int) -> None:
-    a = audit_log
-    columns = [*(a.c[name] for name in CHAINED), a.c.chain_pos, a.c.prev_hash, a.c.hash]
-    expected, prev = 1, GENESIS
+def _walk(conn: Connection, report: ChainReport, settled: float, batch: int) -> int:
+    """Check every seal and the rows of its range; returns the last sealed seq."""
+    s = audit_seal
+    expected, prev, last_seq = 1, GENESIS, 0
     while True:
-        rows = conn.execute(select(*columns).where(a.c.chain_pos >= expected)
-                            .order_by(a.c.chain_pos).limit(batch)).mappings().all()
-        if not rows:
-            return
-        indexed = _patient_index(conn, [r["seq"] for r in rows])
-        for row in rows:
-            pos = int(row["chain_pos"])
-            if pos != expected:
-                missing = pos - expected
+        seals = conn.execute(select(s).where(s.c.number >= expected).order_by(s.c.number)
+                             .limit(batch)).all()
+        if not seals:
+            return last_seq
+        for seal_row in seals:
+            number = int(seal_row.number)
+            if number != expected:
                 report.problems.append(Problem(
-                    "removed", f"chain positions {expected}–{pos - 1} are missing: {missing} "
-                    f"sealed record(s) were removed before seq {row['seq']}", row["seq"], pos))
-            if row_hash(str(row["prev_hash"]), pos, row) != row["hash"]:
-                report.problems.append(_mismatch(conn, row, pos, len(report.problems)))
-            elif row["prev_hash"] != prev and pos == expected:
-                _broken_link(conn, report, row, pos)
-            if row["recorded"] < settled:
-                _check_index(report, row, indexed.get(row["seq"], set()))
-            prev, expected = str(row["hash"]), pos + 1
-            report.sealed += 1
-            report.head_pos, report.head_hash = pos, prev
-            recorded = float(row["recorded"])
-            report.first_recorded = min(report.first_recorded or recorded, recorded)
-            report.last_recorded = max(report.last_recorded or recorded, recorded)
+                    "removed", f"seals {expected}–{number - 1} are missing: the records of "
+                    f"seq {last_seq + 1}–{int(seal_row.first_seq) - 1} lost their seals",
+                    None, number))
+            elif seal_row.prev_hash != prev or int(seal_row.first_seq) != last_seq + 1:
+                report.problems.append(Problem(
+                    "altered", f"seal {number} does not follow seal {number - 1}: the chain "
+                    "of seals was altered", None, number))
+            entries = bytes(seal_row.entries)
+            if seal_hash(str(seal_row.prev_hash), number, int(seal_row.first_seq),
+                         int(seal_row.last_seq), entries) != seal_row.hash:
+                report.problems.append(Problem(
+                    "altered", f"seal {number} was altered: it no longer matches its hash",
+                    None, number))
+            _check_rows(conn, report, seal_row, dict(entries_of(entries)), settled)
+            prev, last_seq, expected = str(seal_row.hash), int(seal_row.last_seq), number + 1
+            report.seals += 1
+            report.head_seal, report.head_hash = number, prev
 
 
-def _mismatch(conn: Connection, row: Mapping[str, Any], pos: int, found: int) -> Problem:
-    """A row whose hash does not match: moved from another position, or altered."""
-    seq = row["seq"]
-    if found < MAX_DIAGNOSED:
-        for origin in _neighbours(conn, row):
-            if origin != pos and row_hash(str(row["prev_hash"]), origin, row) == row["hash"]:
-                return Problem("reordered", f"the record seq {seq} was sealed at chain "
-                               f"position {origin} but sits at {pos}: records were reordered",
-                               seq, pos)
-    return Problem("altered", f"the record seq {seq} at chain position {pos} was altered "
-                   "after sealing: its content no longer matches its hash", seq, pos)
-
-
-def _broken_link(conn: Connection, report: ChainReport, row: Mapping[str, Any],
-                 pos: int) -> None:
-    """An intact row that does not follow the row before it: its predecessor was removed or
-    replaced, or (if still in the log elsewhere) moved."""
-    a, seq = audit_log, row["seq"]
-    before = conn.execute(select(a.c.chain_pos).where(a.c.hash == row["prev_hash"])).first()
-    if before is None:
+def _check_rows(conn: Connection, report: ChainReport, seal_row: Any,
+                listed: dict[int, bytes], settled: float) -> None:
+    number = int(seal_row.number)
+    rows = {int(r["seq"]): r for r in conn.execute(
+        select(*(audit_log.c[name] for name in CHAINED))
+        .where(audit_log.c.seq >= seal_row.first_seq, audit_log.c.seq <= seal_row.last_seq)
+        ).mappings()}
+    indexed = _patient_index(conn, list(rows))
+    suspects = []
+    for seq, row in rows.items():
+        if listed.get(seq) != row_digest(row):
+            suspects.append(seq)
+            continue
+        report.sealed += 1
+        if row["recorded"] < settled:
+            _check_index(report, row, indexed.get(seq, set()), number)
+        recorded = float(row["recorded"])
+        report.first_recorded = min(report.first_recorded or recorded, recorded)
+        report.last_recorded = max(report.last_recorded or recorded, recorded)
+    missing = [seq for seq in listed if seq not in rows]
+    # Rows moved to other seq numbers match the digest listed for their old number.
+    others = [seq for seq in [*suspects, *missing] if seq in listed][:MAX_DIAGNOSED]
+    moved: set[int] = set()
+    for seq in suspects:
+        origin = next((o for o in others if o != seq and o not in moved
+                       and row_digest({**rows[seq], "seq": o}) == listed[o]), None)
+        if origin is not None:
+            moved.add(origin)
+            report.problems.append(Problem(
+                "reordered", f"the record sealed as seq {origin} (seal {number}) now sits at "
+                f"seq {seq}: records were reordered", seq, number))
+        elif seq in listed:
+            report.problems.append(Problem(
+                "altered", f"the record seq {seq} (seal {number}) was altered after sealing: "
+                "its content no longer matches its digest", seq, number))
+        else:
+            report.problems.append(Problem(
+                "inserted", f"the record seq {seq} lies in the range of seal {number} but was "
+                "not sealed: it was added afterwards", seq, number))
+    removed = [seq for seq in missing if seq not in moved]
+    if removed:
         report.problems.append(Problem(
-            "removed", f"the record at chain position {pos} (seq {seq}) does not link to the "
-            "record before it: a record was removed or replaced", seq, pos))
-    elif not any(p.kind == "reordered" for p in report.problems):
-        report.problems.append(Problem(
-            "reordered", f"the record at chain position {pos} (seq {seq}) was chained after "
-            f"the record now at position {before.chain_pos}: records were reordered", seq, pos))
+            "removed", f"{len(removed)} sealed record(s) of seal {number} were removed: "
+            f"seq {_spans(removed)}", removed[0], number))
 
 
-def _neighbours(conn: Connection, row: Mapping[str, Any]) -> list[int]:
-    """Positions the row may have been sealed at: next to the rows it was chained between."""
-    a = audit_log
-    after = conn.execute(select(a.c.chain_pos).where(a.c.prev_hash == row["hash"])).first()
-    before = conn.execute(select(a.c.chain_pos).where(a.c.hash == row["prev_hash"])).first()
-    found = [int(after.chain_pos) - 1] if after is not None else []
-    if before is not None:
-        found.append(int(before.chain_pos) + 1)
-    if row["prev_hash"] == GENESIS:
-        found.append(1)
-    return found
+def _spans(seqs: list[int]) -> str:
+    """1, 2, 3, 7 → "1–3, 7"."""
+    out: list[str] = []
+    for seq in sorted(seqs):
+        if out and out[-1].rsplit("–", 1)[-1] == str(seq - 1):
+            out[-1] = f"{out[-1].split('–')[0]}–{seq}"
+        else:
+            out.append(str(seq))
+    return ", ".join(out)
 
 
 def _patient_index(conn: Connection, seqs: list[int]) -> dict[int, set[str]]:
@@ -220,7 +313,8 @@ def _patient_index(conn: Connection, seqs: list[int]) -> dict[int, set[str]]:
     return out
 
 
-def _check_index(report: ChainReport, row: Mapping[str, Any], indexed: set[str]) -> None:
+def _check_index(report: ChainReport, row: Mapping[str, Any], indexed: set[str],
+                 number: int) -> None:
     # The patient index serves the log extract: a missing entry would hide an access there.
     named = set(patients_in(json.loads(row["event"])))
     if named != indexed:
@@ -228,13 +322,13 @@ def _check_index(report: ChainReport, row: Mapping[str, Any], indexed: set[str])
         report.problems.append(Problem(
             "index", f"the patient index of seq {row['seq']} differs from the sealed record "
             f"(missing: {', '.join(missing) or '-'}; not in the record: "
-            f"{', '.join(extra) or '-'})", row["seq"], int(row["chain_pos"])))
+            f"{', '.join(extra) or '-'})", row["seq"], number))
 
 
-def _check_unsealed(conn: Connection, report: ChainReport, settled: float,
+def _check_unsealed(conn: Connection, report: ChainReport, last_seq: int, settled: float,
                     stale_after: float) -> None:
     a = audit_log
-    unsealed = a.c.chain_pos.is_(None)
+    unsealed = a.c.seq > last_seq
     report.unsealed = conn.execute(select(func.count()).where(unsealed)).scalar_one()
     stale = conn.execute(select(func.count(), func.min(a.c.seq))
                          .where(unsealed, a.c.recorded < settled)).one()
@@ -245,14 +339,14 @@ def _check_unsealed(conn: Connection, report: ChainReport, settled: float,
             stale[1], None))
 
 
-def _check_anchor(conn: Connection, report: ChainReport, pos: int, digest: str) -> None:
-    found = conn.execute(select(audit_log.c.hash).where(audit_log.c.chain_pos == pos)).first()
+def _check_anchor(conn: Connection, report: ChainReport, number: int, digest: str) -> None:
+    found = conn.execute(select(audit_seal.c.hash).where(audit_seal.c.number == number)
+                         ).first()
     if found is None:
         report.problems.append(Problem(
-            "anchor", f"the chain has no position {pos}, which the anchor names: records "
-            "were removed from its end", None, pos))
+            "anchor", f"the chain has no seal {number}, which the anchor names: seals and "
+            "records were removed from its end", None, number))
     elif found.hash != digest:
         report.problems.append(Problem(
-            "anchor", f"the record at chain position {pos} does not have the anchored hash: "
-            "the chain was rewritten", None, pos))
-
+            "anchor", f"seal {number} does not have the anchored hash: the chain was "
+            "rewritten", None, number))

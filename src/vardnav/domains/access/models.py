@@ -1,8 +1,8 @@
 """The access log (domain.md §2): one append-only row per audited interaction, hash-chained.
 
 `audit_log` holds the FHIR AuditEvent as canonical JSON text (hashed exactly as stored) and
-copies of the fields the log extract and the log review query on. Rows are inserted unsealed
-(`chain_pos` NULL) by every request, and sealed into the chain by one sealer at a time
+copies of the fields the log extract and the log review query on. Rows are inserted by every
+request and never changed; one sealer at a time appends seals over them to `audit_seal`
 (audit_chain.py), so writers never wait for each other to extend the chain.
 
 `audit_log_patient` indexes which patients each row touched (one row per patient): "all
@@ -18,10 +18,10 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
-    text,
 )
 
 from vardnav.fhir.storage.tables import metadata
@@ -42,17 +42,9 @@ audit_log = Table(
     Column("interaction", String(64), nullable=False),
     Column("resource_type", String(64), nullable=True),
     Column("outcome", String(8), nullable=False),  # success, failure
-    # The chain: NULL until sealed; then position, the previous row's hash and this row's.
-    Column("chain_pos", BigInteger, nullable=True),
-    Column("prev_hash", String(64), nullable=True),
-    Column("hash", String(64), nullable=True),
-    Index("ux_audit_chain_pos", "chain_pos", unique=True),
     Index("ix_audit_user_recorded", "user_id", "recorded"),
     # BRIN on PostgreSQL: `recorded` grows with `seq` (migration 0011a).
     Index("ix_audit_recorded", "recorded", postgresql_using="brin"),
-    # The sealer's work list stays small however long the log grows.
-    Index("ix_audit_unsealed", "seq", postgresql_where=text("chain_pos IS NULL"),
-          sqlite_where=text("chain_pos IS NULL")),
 )
 
 audit_log_patient = Table(
@@ -61,4 +53,17 @@ audit_log_patient = Table(
     # No foreign key (migration 0011a): written with its log row, checked by `audit verify`.
     Column("seq", SeqType, primary_key=True),
     Index("ix_audit_patient_seq", "seq"),
+)
+
+# The hash chain (migration 0012): one row per sealed batch of log rows.
+audit_seal = Table(
+    "audit_seal", metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, 3, ...
+    Column("first_seq", BigInteger, nullable=False),  # the range of seq numbers it covers
+    Column("last_seq", BigInteger, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("entries", LargeBinary, nullable=False),  # per row: seq (8 bytes), sha256 (32)
+    Column("sealed", Float, nullable=False),  # epoch seconds, UTC (not hashed)
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )

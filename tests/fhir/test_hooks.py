@@ -7,13 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import ColumnElement, Engine, Table
+from sqlalchemy import ColumnElement, Connection, Engine, Table, update
 
 from conftest import FHIR_JSON, Fhir, authed_client, observation, patient, wipe
 from vardnav.config import Settings
-from vardnav.errors import Forbidden
+from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.domains.identity.access.principal import SERVER
+from vardnav.errors import BadRequest, Forbidden
 from vardnav.fhir.hooks import MemoryAuditSink, RequestContext
-from vardnav.fhir.storage.repository import EngineServices
+from vardnav.fhir.storage.repository import EngineServices, Repository
+from vardnav.fhir.storage.tables import resource
 from vardnav.main import create_app
 
 SECRET = "secret-1"
@@ -140,3 +143,62 @@ def test_every_interaction_is_authorized_and_audited(guarded: Fhir, policy: Hidi
     # Every audit record names the patients whose data it touched (for log extracts).
     for rec in (r for _, r in audit.records if r.interaction != "operation:validate"):
         assert rec.patients == [pid], rec
+
+
+def test_referring_finds_current_visible_resources_naming_a_target_in_rid_order(
+        engine: Engine, shared_services: EngineServices, policy: HidingPolicy,
+        audit: MemoryAuditSink) -> None:
+    """Repository.referring: resources of one type whose reference parameter names the
+    target, each once, in rid order, through the policy's filter, without an access-log
+    entry."""
+    wipe(engine)
+    services = EngineServices(shared_services.registry, shared_services.validator, policy,
+                              audit)
+
+    def at(encounter: str, **extra: Any) -> dict[str, Any]:
+        return observation("Patient/p1", encounter={"reference": encounter}, **extra)
+
+    def seed(conn: Connection) -> None:
+        repo = Repository(conn, services, RequestContext(principal=SERVER))
+        # Created in this order (rids ascending), ids not in that order.
+        for fhir_id, content in [
+                ("z-first", at("Encounter/e1")), (SECRET, at("Encounter/e1")),
+                ("other-stay", at("Encounter/e2")), ("deleted", at("Encounter/e1")),
+                ("a-last", at("Encounter/e1", focus=[{"reference": "Encounter/e1"}] * 2)),
+                ("by-subject", observation("Patient/e1"))]:
+            repo.update("Observation", fhir_id, {**content, "id": fhir_id})
+        repo.update("Condition", "condition", {
+            "resourceType": "Condition", "id": "condition", "subject": {
+                "reference": "Patient/p1"}, "encounter": {"reference": "Encounter/e1"}})
+        repo.delete("Observation", "deleted")
+    run_in_transaction(engine, seed)
+    audit.records.clear()
+
+    def referring(param: str = "encounter", target: str = "e1") -> list[str]:
+        def read(conn: Connection) -> list[str]:
+            repo = Repository(conn, services, RequestContext(principal=SERVER))
+            return [r["id"] for r in repo.referring("Observation", param, "Encounter",
+                                                    target)]
+        return run_in_transaction(engine, read)
+
+    assert referring() == ["z-first", SECRET, "a-last"]
+    assert referring("focus") == ["a-last"]  # named twice, found once
+    assert referring(target="e2") == ["other-stay"]
+    policy.active = True
+    assert referring() == ["z-first", "a-last"]
+    # The statement's own condition (a delete also clears the index rows).
+    with engine.begin() as conn:
+        conn.execute(update(resource).where(resource.c.fhir_id == "z-first").values(
+            deleted=True))
+    assert referring() == ["a-last"]
+    assert not audit.records
+
+    def unwritten(conn: Connection) -> list[str]:
+        repo = Repository(conn, services, RequestContext(principal=SERVER))
+        repo.defer_index = True  # as in a transaction bundle: index rows are flushed first
+        repo.update("Observation", "new", {**at("Encounter/e1"), "id": "new"})
+        with pytest.raises(BadRequest):
+            repo.referring("Observation", "code", "Encounter", "e1")
+        return [r["id"] for r in repo.referring("Observation", "encounter", "Encounter",
+                                                "e1")]
+    assert run_in_transaction(engine, unwritten) == ["a-last", "new"]

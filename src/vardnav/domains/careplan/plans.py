@@ -16,17 +16,12 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, false, select
-
-from vardnav.db.direct import Direct
-from vardnav.db.engine import PREPARED
 from vardnav.domains.careplan import codes as c
 from vardnav.domains.careplan import vips
 from vardnav.domains.careplan.entries import Author, mark
 from vardnav.domains.discharge.case import content, fetch, fetch_many, iso, ref_id
 from vardnav.errors import BusinessRuleViolation, Conflict, NotFound
 from vardnav.fhir.storage.repository import Repository
-from vardnav.fhir.storage.tables import INDEX_TABLES, resource
 
 # Set in the request context while a care plan step writes (guard.py lets those through).
 CAREPLAN_STEP = "vardnav.careplan.step"
@@ -62,46 +57,19 @@ def _in_category(plan: dict[str, Any]) -> bool:
                for coding in concept.get("coding") or [])
 
 
-# policy condition → the statement of episode_plans (kept like the Repository's own).
-_EPISODE: dict[Any, Any] = {}
-
-
 def episode_plans(repo: Repository, encounter_id: str) -> list[dict[str, Any]]:
     """The episode's current interprofessional plans the caller may see (any status; an
     episode has one, or a few after corrections), oldest change first.
 
-    What `search_ids("CarePlan", encounter=…&category=…)` followed by `fetch_many` finds, in
-    one statement built once per policy condition: parsing and building a search for every
-    ADT step cost the care plan hook about a third of an inbound message's CPU. Driven by
-    the reference index (param_hash, target_id, target_type); category and status are
-    checked here on the few plans of the episode. No lock and no access-log entry, as
-    search_ids / fetch_many: callers that write take the lock (`lock_criteria`, `load`)."""
-    param = repo.s.registry.get("CarePlan", "encounter")
-    assert param is not None and param.type == "reference"
-    repo.flush()  # the index rows of this transaction's own writes (deferred in bundles)
-    extra = repo.s.policy.query_filter(repo.ctx, "CarePlan", resource)
-    stmt = _EPISODE.get(extra)
-    if stmt is None:
-        ref = INDEX_TABLES["reference"]
-        stmt = select(resource.c.content).select_from(
-            ref.join(resource, resource.c.rid == ref.c.rid)).where(
-            ref.c.param_hash == bindparam("ep_hash"), ref.c.target_id == bindparam("ep_id"),
-            ref.c.target_type == "Encounter", resource.c.resource_type == "CarePlan",
-            resource.c.deleted == false())
-        if extra is not None:
-            stmt = stmt.where(extra)
-        stmt = Direct(stmt.execution_options(**PREPARED))  # SQLite: on the driver directly
-        if len(_EPISODE) > 512:  # conditions made per request (patient scopes) churn
-            _EPISODE.clear()
-        _EPISODE[extra] = stmt
-    seen: set[str] = set()
-    found: list[dict[str, Any]] = []
-    for row in stmt(repo.conn, {"ep_hash": param.param_hash, "ep_id": encounter_id}):
-        plan = row.content
-        # A plan naming the stay twice has two index rows; and redacted as fetch_many does.
-        if plan["id"] not in seen and _in_category(plan):
-            seen.add(plan["id"])
-            found.append(repo.s.policy.redact(repo.ctx, plan))
+    What `search_ids("CarePlan", encounter=…&category=…)` followed by `fetch_many` finds,
+    through `Repository.referring`: parsing and building a search for every ADT step cost the
+    care plan hook about a third of an inbound message's CPU. Category and status are checked
+    here on the few plans of the episode. No lock and no access-log entry, as search_ids /
+    fetch_many: callers that write take the lock (`lock_criteria`, `load`)."""
+    # Redacted as fetch_many does.
+    found = [repo.s.policy.redact(repo.ctx, plan)
+             for plan in repo.referring("CarePlan", "encounter", "Encounter", encounter_id)
+             if _in_category(plan)]
     found.sort(key=lambda p: (p.get("meta") or {}).get("lastUpdated") or "")
     return found
 

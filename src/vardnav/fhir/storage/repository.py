@@ -712,6 +712,40 @@ class Repository:
                                      **{f"t_system{n}": s for n, s in enumerate(systems)}}
                          ).scalars())
 
+    def referring(self, rtype: str, name: str, target_type: str,
+                  target_id: str) -> list[dict[str, Any]]:
+        """Current, visible resources of `rtype` whose reference parameter `name` points at
+        `target_type/target_id` — what `name=target_type/target_id` finds — each once, in
+        storage (rid) order, as stored (the caller redacts, as after fetch_many). Without a
+        lock and without an access-log entry, as search_ids and fetch_many: a caller that
+        writes takes the lock (`lock_criteria`), a step that is logged logs itself.
+
+        For hot workflow steps (an ADT message looks up its stay's case and care plan): one
+        prepared statement, built once per type and policy condition and driven by the
+        reference index, instead of parsing and building a search every time."""
+        param = self.s.registry.get(rtype, name)
+        if param is None or param.type != "reference":
+            raise BadRequest(f"{rtype} has no reference search parameter '{name}'")
+        self.flush()  # the index rows of this transaction's own writes
+        extra = self._policy_filter(rtype, resource)
+        key = ("reference", rtype, target_type, extra)
+        stmt = _FETCH.get(key)
+        if stmt is None:
+            r = INDEX_TABLES["reference"]
+            stmt = Direct(select(resource.c.rid, resource.c.content).select_from(
+                r.join(resource, resource.c.rid == r.c.rid)).where(
+                r.c.param_hash == bindparam("r_hash"), r.c.target_id == bindparam("r_id"),
+                r.c.target_type == target_type, resource.c.resource_type == rtype,
+                resource.c.deleted == false(), *([] if extra is None else [extra])
+            ).order_by(resource.c.rid).execution_options(**PREPARED))
+            if len(_FETCH) > 512:  # conditions made per request (patient scopes) churn
+                _FETCH.clear()
+            _FETCH[key] = stmt
+        found: dict[int, dict[str, Any]] = {}  # a resource naming the target twice: two rows
+        for row in stmt(self.conn, {"r_hash": param.param_hash, "r_id": target_id}):
+            found.setdefault(row.rid, row.content)
+        return list(found.values())
+
     def _fetch_statement(self, rtype: str, single: bool = False) -> Any:
         extra = self._policy_filter(rtype, resource)
         key = (rtype, extra, single)
@@ -733,7 +767,7 @@ class Repository:
 
 
 _INSERT_RESOURCE = Direct(insert(resource).returning(resource.c.rid))
-# (type, policy condition) → the statement of fetch_many.
+# (type, policy condition) → the statement of fetch_many; also token_ids' and referring's.
 _FETCH: dict[tuple[Any, ...], Any] = {}
 _CLEAR_INDEX = tuple(delete(table).where(table.c.rid == bindparam("rid"))
                      for table in INDEX_TABLES.values())

@@ -61,10 +61,10 @@ def nurse_token(base: str) -> str:
 
 
 def run(seconds: int, connections: int, workers: int, patients: int, *, only: str | None,
-        split: bool, build: bool, rounds: int) -> None:
+        split: bool, build: bool, rounds: int, loaders: int = 1) -> None:
     with fresh_database("postgres", keep="vardnav_bench_1m") as url:
         if build:
-            ensure_store(url, TARGET)
+            ensure_store(url, TARGET, loaders=loaders)
         engine = make_engine(url)
         backfill_custody(engine)
         picked, observations = sample(engine, patients)
@@ -124,10 +124,11 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
 
 
 def vacuum_log(url: str) -> None:
-    """VACUUM the access log before each server: sealing updates every row (a new row
-    version), and on a machine whose PostgreSQL runs without autovacuum (this one) the dead
-    versions of earlier rounds would pile up and slow later ones. In production autovacuum does
-    this work; its CPU is not counted here."""
+    """VACUUM (ANALYZE) the access log and the care relationships before each server, so
+    every round starts from the same state on a machine whose PostgreSQL runs without
+    autovacuum (this one). (Before migration 0012 sealing updated every log row, and the
+    dead versions of earlier rounds slowed later ones.) In production autovacuum does this
+    work; its CPU is not counted here."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"),
@@ -148,9 +149,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--store-as-is", action="store_true",
                     help="measure the kept store as it is, without completing it to 1M")
+    ap.add_argument("--loaders", type=int, default=1,
+                    help="build a missing store with this many loader processes")
     args = ap.parse_args()
     run(args.seconds, args.connections, args.workers, args.patients, only=args.only,
-        split=args.split, build=not args.store_as_is, rounds=args.rounds)
+        split=args.split, build=not args.store_as_is, rounds=args.rounds, loaders=args.loaders)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class Ticker:
 
     def tick(self) -> int:
         if self.engine.dialect.name != "postgresql":
-            return seal_upto(self.engine, None)
+            return seal(self.engine)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             now = observe(conn)
             seen = self.seen

@@ -87,18 +87,21 @@ SELECT (SELECT coalesce(max(seq), 0) FROM audit_log) AS seq,
        ARRAY(SELECT l.virtualtransaction FROM pg_locks l
              JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'virtualxid' AND l.pid <> pg_backend_pid()
-               AND a.datname = current_database()) AS running
+               AND a.datname = current_database()
+               AND a.backend_type = 'client backend') AS running
 """)
 _RUNNING = text("""
 SELECT l.virtualtransaction FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'virtualxid' AND l.pid <> pg_backend_pid()
-  AND a.datname = current_database()
+  AND a.datname = current_database() AND a.backend_type = 'client backend'
 """)
 
 
 def observe(conn: Connection) -> Frontier:
     """The highest visible seq, then the transactions running (in that order: any that
-    holds a lower seq and is not visible yet is still running when the locks are read)."""
+    holds a lower seq and is not visible yet is still running when the locks are read).
+    Only client sessions of this database count: autovacuum and the like write no log
+    rows, and a long vacuum must not hold the sealer back."""
     row = conn.execute(_OBSERVE).one()
     return Frontier(int(row.seq), frozenset(row.running or ()))
 

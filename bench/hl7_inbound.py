@@ -8,6 +8,13 @@ ACK, as MLLP senders do). Each patient's stay is five messages in order — A01 
 ward, A02 transfer to another ward, A21 leave, A22 return, A03 discharge — so every message
 is a real workflow step (Encounter write, rule tables, audit log, idempotency row). Prints
 throughput, the send-to-ACK latency and the listener's CPU time per message.
+
+`--callgrind`: the listener runs under valgrind's callgrind with instrumentation switched on
+only for the measured messages (after start-up and the warm-up), and the run prints the
+listener's instructions per message. Slow (≈ 50× per instruction) but repeatable to well
+under 1 % whatever else the machine does, where the wall clock on this shared machine moves
+by tens of percent: what to compare two versions of the code by. Throughput still needs a
+quiet machine.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import hl7
 from hl7.mllp import open_hl7_connection
 
 from bench.common import fresh_database, summary
-from bench.hl7_setup import DOCTOR, WARDS, free_port, prepare, vardnav
+from bench.hl7_setup import DOCTOR, WARDS, free_port, prepare, under_callgrind, vardnav
 
 PNR_OID = "1.2.752.129.2.1.3.1"
 
@@ -109,10 +116,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def instructions(patients: int = 110, connections: int = 4) -> float:
+    """The listener's instructions per applied message, counted by callgrind (module
+    docstring): 10 stays of warm-up, then the rest measured."""
+    with tempfile.TemporaryDirectory(prefix="vardnav-hl7-bench-") as tmp:
+        directory = Path(tmp)
+        print(f"hl7_inbound --callgrind: preparing a sqlite store with the region and "
+              f"{patients} patients…")
+        url, numbers = prepare(directory, patients)
+        port = free_port()
+        with under_callgrind(["hl7", "listen", "--port", str(port)], url, directory,
+                             wait_port=port) as counter:
+            asyncio.run(load(port, numbers[:10], connections))
+            counter.start()
+            seconds, _, codes = asyncio.run(load(port, numbers[10:], connections))
+            total = counter.stop()
+    messages = sum(codes.values())
+    print(f"hl7_inbound --callgrind (sqlite, {connections} MLLP connections, "
+          f"{len(numbers) - 10} stays × 5 messages, {seconds:.0f} s under valgrind): "
+          f"ACKs {codes}; listener {total / messages / 1e6:.2f} M instructions per message")
+    return total / messages
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=600)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count the listener's instructions per message (SQLite; "
+                        "--patients defaults to 110)")
     args = parser.parse_args()
-    run(args.patients, args.connections, args.db)
+    if args.callgrind:
+        instructions(args.patients if args.patients != 600 else 110, args.connections)
+    else:
+        run(args.patients, args.connections, args.db)

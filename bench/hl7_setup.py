@@ -60,14 +60,16 @@ def free_port() -> int:
 
 @contextmanager
 def vardnav(args: list[str], url: str, directory: Path, *, wait_port: int | None = None,
-            **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`vardnav <args>` as a subprocess on the store; waits until `wait_port` accepts."""
+            wrapper: tuple[str, ...] = (), **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`vardnav <args>` as a subprocess on the store; waits until `wait_port` accepts.
+    `wrapper`: a command the process runs under (valgrind)."""
     environ = {**os.environ, "VARDNAV_DATABASE_URL": url,
                "VARDNAV_KEY_DIR": str(directory / "keys"), **env}
-    proc = subprocess.Popen([sys.executable, "-m", "vardnav.cli", *args], env=environ,
-                            cwd=ROOT, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([*wrapper, sys.executable, "-m", "vardnav.cli", *args],
+                            env=environ, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL if wrapper else None)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + (600 if wrapper else 120)
         while wait_port is not None:
             try:
                 socket.create_connection(("127.0.0.1", wait_port), timeout=1).close()
@@ -83,3 +85,44 @@ def vardnav(args: list[str], url: str, directory: Path, *, wait_port: int | None
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class InstructionCounter:
+    """Switches callgrind's instrumentation of a process on and off, and reads the count."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], out: Path) -> None:
+        self.proc, self.out = proc, out
+
+    def start(self) -> None:
+        subprocess.run(["callgrind_control", "--instr=on", str(self.proc.pid)], check=True,
+                       capture_output=True)
+
+    def stop(self) -> int:
+        """Instructions executed while switched on (a dump is written, then read)."""
+        pid = str(self.proc.pid)
+        subprocess.run(["callgrind_control", "--instr=off", pid], check=True,
+                       capture_output=True)
+        subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the dump is written after the command returns
+            total = sum(int(line.split()[1])
+                        for dump in self.out.parent.glob(self.out.name + ".*")
+                        for line in dump.read_text(errors="replace").splitlines()
+                        if line.startswith("totals:"))
+            if total:
+                return total
+            time.sleep(0.5)
+        raise RuntimeError("callgrind wrote no count")
+
+
+@contextmanager
+def under_callgrind(args: list[str], url: str, directory: Path, *,
+                    wait_port: int) -> Iterator[InstructionCounter]:
+    """`vardnav <args>` under callgrind, instrumentation off until `start()`. Python's hash
+    seed is fixed so that two runs execute the same instructions."""
+    out = directory / "callgrind.out"
+    wrapper = ("valgrind", "--tool=callgrind", "--instr-atstart=no",
+               f"--callgrind-out-file={out}")
+    with vardnav(args, url, directory, wait_port=wait_port, wrapper=wrapper,
+                 PYTHONHASHSEED="0") as proc:
+        yield InstructionCounter(proc, out)

@@ -36,6 +36,7 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
     """The access policy chain, custodian and write listeners every request passes:
     SMART scopes, then the municipality's options, then the patient data law (PDL)."""
     from vardnav.domains.access.block_notices import BlockNotices
+    from vardnav.domains.access.blocked_patients import BlockedPatients
     from vardnav.domains.access.custody import PdlCustodian
     from vardnav.domains.access.derivations import PdlDerivations
     from vardnav.domains.access.own_record import OwnRecords
@@ -51,9 +52,10 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
     if not pdl:
         return {"policy": policy}
     window = settings.care_relationship_days * 86400
+    blocked = BlockedPatients()  # watched while the server runs (watching_blocks)
     return {"policy": policy, "custodian": PdlCustodian(),
-            "listeners": (PdlDerivations(window),), "notices": (BlockNotices(),),
-            "searchable": searchable}
+            "listeners": (PdlDerivations(window, blocked),),
+            "notices": (BlockNotices(blocked),), "searchable": searchable}
 
 
 def build_services(settings: Settings, *, policy: AccessPolicy | None = None,
@@ -113,7 +115,8 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
         # The access log's chain; HL7 v2 outbox delivery and, with VARDNAV_HL7_LISTEN_PORT,
         # the MLLP listener.
         # (Closed in reverse: the background writer empties its queue before the last seal.)
-        async with (sealing(engine, settings.audit_seal_seconds),
+        async with (watching_blocks(services.notices, engine),
+                    sealing(engine, settings.audit_seal_seconds),
                     reads_in_background(services.audit, engine,
                                         settings.audit_background_interval,
                                         settings.audit_background_reads),
@@ -128,6 +131,7 @@ def create_app(settings: Settings | None = None, *, services: EngineServices | N
 
     from vardnav.domains.access.audit_router import build_audit_router
     from vardnav.domains.access.audit_sealer import reads_in_background, sealing
+    from vardnav.domains.access.blocked_patients import watching_blocks
     from vardnav.domains.access.log_extract import log_extract_operation
     from vardnav.domains.access.log_review import log_review_operation
     from vardnav.domains.access.operations import pdl_operations

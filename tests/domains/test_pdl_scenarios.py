@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, update
 
 from conftest import FHIR_JSON, bearer, load_region, mint_token, observation, patient
 from vardnav.config import Settings
+from vardnav.domains.access.blocked_patients import WATCHER
 from vardnav.domains.access.pdl_tables import emergency
 from vardnav.domains.access.profiles import CARE_PROVIDER_TAG, CARE_UNIT_TAG, CONSENT_CATEGORY
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
 from vardnav.domains.identity.organisation.region_data import REGION_HSA
+from vardnav.fhir.hooks import MemoryAuditSink
+from vardnav.fhir.storage.repository import EngineServices
+from vardnav.main import access_layers, create_app
 
 MED1 = "SE2321000131-SU-MED1"
 GER2 = "SE2321000131-SU-GER2"
@@ -347,3 +352,92 @@ def test_a_block_is_lifted_with_consent_by_a_user_never_shown_it(
                    basis="consent", user="SE2321000131-N2", days=1)
     assert lifted.status_code == 200, lifted.text
     assert n2.sees(obs)
+
+
+# -- which patients have blocks (blocked_patients.py) ------------------------------------------
+
+def _blocked_patients(client: TestClient) -> Any:
+    [source] = client.app.state.services.notices
+    return source.blocked
+
+
+@pytest.fixture
+def notice_statements(engine: Engine) -> Iterator[list[str]]:
+    """The block-notice statements run while the test runs."""
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT pdl_block.patient_id, pdl_block.kind"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    yield seen
+    event.remove(engine, "before_cursor_execute", listen)
+
+
+def test_searches_skip_the_notice_statement_for_patients_without_blocks(
+        world: dict[str, Any], pdl_client: TestClient, engine: Engine,
+        notice_statements: list[str]) -> None:
+    """On PostgreSQL the server knows which patients have blocks (a trigger notifies a
+    watcher); a search about any other patient runs no block-notice statement, and a block
+    registered through this server is known at once."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the block watcher runs on PostgreSQL (SQLite asks on every search)")
+    n1, h = world["n1"], world["h"]
+    blocked = _blocked_patients(pdl_client)
+    _wait_for(lambda: blocked.watching)
+    statements = notice_statements
+    assert _notices(h, f"Patient?_id={world['x']}") == []
+    assert statements == []  # nobody has a block: no statement asked
+    assert n1.op(f"Patient/{world['x']}/$block", kind="outer",
+                 provider=REGION_HSA).status_code == 201
+    told = _notices(h, f"Patient?_id={world['x']}")  # at once: no waiting for the NOTIFY
+    assert len(told) == 1 and "blocked data" in told[0]
+    assert len(statements) == 1
+
+
+def test_a_block_written_by_another_server_process_is_heard_of(
+        world: dict[str, Any], pdl_client: TestClient, engine: Engine, settings: Settings,
+        shared_services: EngineServices) -> None:
+    """A block row written elsewhere (another worker; here a second app whose own watcher
+    is not running) reaches this server's watcher by NOTIFY, and its searches tell of it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the block watcher runs on PostgreSQL (SQLite asks on every search)")
+    h = world["h"]
+    blocked = _blocked_patients(pdl_client)
+    _wait_for(lambda: blocked.watching)
+    assert not blocked.might_have([world["x"]])
+    services = EngineServices(shared_services.registry, shared_services.validator,
+                              audit=MemoryAuditSink(),
+                              **access_layers(settings, shared_services.registry, engine))
+    other = create_app(settings, services=services, engine=engine)
+    other_client = TestClient(other)  # no lifespan: that process's watcher is not running
+    n1_elsewhere = User(other_client, settings, "SE2321000131-N1", MED1, REGION_HSA)
+    assert n1_elsewhere.op(f"Patient/{world['x']}/$block", kind="outer",
+                           provider=REGION_HSA).status_code == 201
+    _wait_for(lambda: blocked.might_have([world["x"]]))
+    told = _notices(h, f"Patient?_id={world['x']}")
+    assert len(told) == 1 and "blocked data" in told[0]
+
+
+def test_without_its_connection_the_watcher_knows_nothing_and_every_search_asks(
+        world: dict[str, Any], pdl_client: TestClient, engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the block watcher runs on PostgreSQL (SQLite asks on every search)")
+    blocked = _blocked_patients(pdl_client)
+    _wait_for(lambda: blocked.watching)
+    with engine.connect() as conn:  # the database drops the watcher's connection
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             f"WHERE application_name = '{WATCHER}' "
+                             "AND datname = current_database()")
+    _wait_for(lambda: not blocked.watching)
+    assert blocked.might_have(["anyone"])  # unknown: searches ask the database
+    _wait_for(lambda: blocked.watching, seconds=15)  # reconnected and reloaded
+    assert not blocked.might_have([world["x"]])
+
+
+def _wait_for(condition: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

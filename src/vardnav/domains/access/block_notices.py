@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, exists, not_, or_, select
 
 from vardnav.db.engine import PREPARED
+from vardnav.domains.access.blocked_patients import BlockedPatients
 from vardnav.domains.access.pdl_tables import block, block_lift, emergency
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.fhir.hooks import RequestContext
@@ -42,9 +43,15 @@ _PATIENTS = _blocks_hidden_from_caller(
 
 
 class BlockNotices:
+    def __init__(self, blocked: BlockedPatients | None = None) -> None:
+        # Patients known to have blocks (blocked_patients.py): the others need no statement.
+        self.blocked = blocked or BlockedPatients()
+
     def notices(self, conn: Connection, ctx: RequestContext, patients: list[str]) -> list[str]:
         p = ctx.principal
         if not (isinstance(p, Principal) and p.kind == "staff") or not patients:
+            return []
+        if not self.blocked.might_have(patients):
             return []
         now = time.time()
         caller = {"now": now, "subject": p.subject, "unit": p.unit or "",

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, false, insert, select
 
 from vardnav.db.direct import Direct
+from vardnav.domains.access.blocked_patients import BlockedPatients
 from vardnav.domains.access.pdl_tables import block, care_relationship, consent, not_sharing
 from vardnav.domains.access.profiles import (
     BLOCK_EXEMPTS_ATTENTION,
@@ -46,8 +47,10 @@ BLOCK_OPERATION = "vardnav.block-operation"
 
 
 class PdlDerivations:
-    def __init__(self, window_seconds: float) -> None:
+    def __init__(self, window_seconds: float, blocked: BlockedPatients | None = None) -> None:
         self.window = window_seconds
+        # Told of every block row written here, before commit (blocked_patients.py).
+        self.blocked = blocked or BlockedPatients()
 
     def written(self, conn: Connection, ctx: RequestContext, resource_type: str,
                 fhir_id: str, stored: dict[str, Any] | None, custody: Custody) -> None:
@@ -139,6 +142,7 @@ class PdlDerivations:
         elif category == "block":
             kind = extension_value(res, BLOCK_KIND)
             data_from, data_to = _period(provision.get("dataPeriod") or {})
+            self.blocked.add(patient)
             for target in targets:
                 conn.execute(insert(block).values(
                     patient_id=patient, kind=kind if kind in ("inner", "outer") else "outer",

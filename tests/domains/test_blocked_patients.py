@@ -1,0 +1,52 @@
+"""The set of patients with blocks (blocked_patients.py) on its own; its use by searches, the
+PostgreSQL watcher and its reconnection are tested through the API in test_pdl_scenarios.py."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from vardnav.domains.access.blocked_patients import BlockedPatients
+from vardnav.domains.access.derivations import BLOCK_OPERATION, PdlDerivations
+from vardnav.domains.access.profiles import BLOCK_KIND, CONSENT_CATEGORY
+from vardnav.domains.identity.organisation.region import HSA_SYSTEM
+from vardnav.fhir.hooks import Custody, RequestContext
+
+PROVIDER = "SE2321000131-E000000000001"
+
+
+def block_consent(patient: str) -> dict[str, object]:
+    return {"resourceType": "Consent", "id": "b1", "status": "active",
+            "patient": {"reference": f"Patient/{patient}"},
+            "category": [{"coding": [{"system": CONSENT_CATEGORY, "code": "block"}]}],
+            "extension": [{"url": BLOCK_KIND, "valueCode": "outer"}],
+            "provision": {"actor": [{"reference": {"identifier": {
+                "system": HSA_SYSTEM, "value": PROVIDER}}}]}}
+
+
+def test_unwatched_every_patient_might_have_blocks() -> None:
+    blocked = BlockedPatients()
+    blocked.add("p1")  # nothing to add to: the database is asked anyway
+    assert not blocked.watching
+    assert blocked.might_have(["p1"]) and blocked.might_have(["anyone"])
+
+
+def test_watched_only_patients_with_blocks_might_have_them() -> None:
+    blocked = BlockedPatients(known=["p1"])
+    assert blocked.watching
+    assert blocked.might_have(["p2", "p1"])
+    assert not blocked.might_have(["p2"]) and not blocked.might_have([])
+
+
+def test_a_block_this_process_writes_is_known_before_it_commits(engine: Engine) -> None:
+    """So that this process's next search never waits for the notification of its own
+    block (other processes learn of it by NOTIFY, at commit)."""
+    blocked = BlockedPatients(known=[])
+    derivations = PdlDerivations(3600, blocked)
+    ctx = RequestContext(attributes={BLOCK_OPERATION: True})
+    with engine.connect() as conn, conn.begin() as tx:
+        derivations.written(conn, ctx, "Consent", "b1", block_consent("p1"),
+                            Custody(PROVIDER, None))
+        assert blocked.might_have(["p1"])  # before the commit
+        assert not blocked.might_have(["p2"])
+        tx.rollback()
+    assert blocked.might_have(["p1"])  # a rolled-back block only costs a statement

@@ -5,9 +5,11 @@ after the give-up period (with an injected clock)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -151,7 +153,8 @@ def test_status_error_after_the_give_up_period(
                     if until():
                         return
                     await asyncio.sleep(0.02)
-                raise AssertionError("the dispatcher did not get there")
+                raise AssertionError("the dispatcher did not get there: "
+                                     f"{state_of(engine, sid)}")
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -179,3 +182,53 @@ def test_status_error_after_the_give_up_period(
         asyncio.run(rounds(lambda: state_of(engine, sid).delivered_upto == 1))
         assert receiver.event_numbers() == [1]
         assert _active(client, sid)
+
+
+def test_a_failed_attempt_is_not_repeated_from_a_stale_look_at_what_is_due(
+        engine: Engine, settings: Settings, services: EngineServices, system_token: str,
+        receiver: Receiver) -> None:
+    """A step that read what is due while a delivery was failing must not try that
+    subscription again when the delivery's task has ended meanwhile: its retry time was
+    just moved on. (Seen under load: two attempts at one instant, the backoff skipped.)"""
+    now = [1_900_000_000.0]
+    with running_app(engine, settings, services, system_token,
+                     subscriptions_deliver=False) as client:
+        anna = create(client, patient("Berg", "Anna"))["id"]
+        sid = create(client, subscription(f"Observation?subject=Patient/{anna}",
+                                          receiver.url))["id"]
+        app_settings = client.app.state.settings  # type: ignore[attr-defined]
+        store = store_for(client.app.state.services, app_settings,  # type: ignore[attr-defined]
+                          clock=lambda: now[0])
+        reads = [0]
+        read_due = store.due
+
+        def stale_due(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            found = read_due(conn, *args, **kwargs)
+            reads[0] += 1
+            time.sleep(0.3)  # the failing delivery ends while this answer travels
+            return found
+
+        async def slow_failure(_request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(0.1)
+            raise httpx.ConnectError("the receiver is down")
+
+        async def run(until: Any, dispatcher: Dispatcher) -> None:
+            task = asyncio.create_task(dispatcher.run())
+            try:
+                for _ in range(500):
+                    if until():
+                        break
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(1.0)  # long enough for a second attempt, if any
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(run(lambda: _active(client, sid), Dispatcher(engine, store, poll=0.02)))
+        create(client, observation(f"Patient/{anna}"))
+        store.due = stale_due  # type: ignore[method-assign]
+        failing = httpx.AsyncClient(transport=httpx.MockTransport(slow_failure))
+        asyncio.run(run(lambda: state_of(engine, sid).attempts >= 1,
+                        Dispatcher(engine, store, poll=0.02, client=failing)))
+        assert reads[0] >= 2  # a step read what was due while the delivery was failing
+        assert state_of(engine, sid).attempts == 1

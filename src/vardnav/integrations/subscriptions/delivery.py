@@ -77,6 +77,10 @@ class Dispatcher:
         self._sending = asyncio.Semaphore(concurrency)
         self._lease_until = 0.0
         self._busy: dict[str, asyncio.Task[None]] = {}
+        # Subscriptions whose task ended since the current step began reading: what that
+        # step read about them may predate the task's own writes (a failed attempt's new
+        # retry time), so they wait for the next step instead of being tried again at once.
+        self._ended: set[str] = set()
         self._sent_upto: dict[str, int] = {}  # sent and acknowledged, maybe not recorded
         self._done: dict[str, Delivered] = {}
         self._flush_lock = asyncio.Lock()
@@ -119,12 +123,14 @@ class Dispatcher:
         if not await self._hold_lease():
             await asyncio.sleep(self.lease_seconds / 3)
             return False
+        self._ended.clear()
         due = await db(self.engine, self.store.due, write=False)
         # Skip those whose notifications were all sent but are not recorded yet.
         todo = [(sid, self._sent_upto.get(sid, 0)) for sid, status, events in due
-                if sid not in self._busy
+                if sid not in self._busy and sid not in self._ended
                 and (status == "requested" or events > self._sent_upto.get(sid, 0))]
-        started = False
+        # One that ended meanwhile is looked at again at once, by the next step.
+        started = any(sid in self._ended for sid, _status, _events in due)
         if todo:  # one read transaction for all of them
             loaded = await db(self.engine, self.store.load_many, todo, limit=self.batch,
                               write=False)
@@ -135,7 +141,7 @@ class Dispatcher:
         if time.monotonic() - self._last_heartbeat_scan >= 1.0:
             self._last_heartbeat_scan = time.monotonic()
             for sid in await db(self.engine, self.store.heartbeats_due, write=False):
-                if sid not in self._busy:
+                if sid not in self._busy and sid not in self._ended:
                     self._start(sid, self.heartbeat(sid))
                     started = True
         return started
@@ -146,6 +152,7 @@ class Dispatcher:
 
         def finished(_t: asyncio.Task[None]) -> None:
             self._busy.pop(sid, None)
+            self._ended.add(sid)
             self._wake.set()
 
         task.add_done_callback(finished)

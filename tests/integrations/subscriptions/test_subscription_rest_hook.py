@@ -45,6 +45,19 @@ def client(engine: Engine, settings: Settings, services: EngineServices,
         yield c
 
 
+def _watched_patient(client: TestClient, receiver: Receiver,
+                     clock: Any) -> tuple[str, str, Any]:
+    """A patient, a rest-hook subscription to their observations, and a delivery store
+    running on `clock`: (patient id, subscription id, store)."""
+    anna = create(client, patient("Berg", "Anna"))["id"]
+    sid = create(client, subscription(f"Observation?subject=Patient/{anna}",
+                                      receiver.url))["id"]
+    app_settings = client.app.state.settings  # type: ignore[attr-defined]
+    store = store_for(client.app.state.services, app_settings,  # type: ignore[attr-defined]
+                      clock=clock)
+    return anna, sid, store
+
+
 def _active(client: TestClient, sid: str) -> bool:
     return client.get(f"/fhir/Subscription/{sid}").json()["status"] == "active"
 
@@ -138,12 +151,7 @@ def test_status_error_after_the_give_up_period(
     now = [1_900_000_000.0]
     with running_app(engine, settings, services, system_token,
                      subscriptions_deliver=False) as client:
-        anna = create(client, patient("Berg", "Anna"))["id"]
-        sid = create(client, subscription(f"Observation?subject=Patient/{anna}",
-                                          receiver.url))["id"]
-        app_settings = client.app.state.settings  # type: ignore[attr-defined]
-        store = store_for(client.app.state.services, app_settings,  # type: ignore[attr-defined]
-                          clock=lambda: now[0])
+        anna, sid, store = _watched_patient(client, receiver, lambda: now[0])
 
         async def rounds(until: Any) -> None:
             dispatcher = Dispatcher(engine, store, poll=0.02)
@@ -193,12 +201,7 @@ def test_a_failed_attempt_is_not_repeated_from_a_stale_look_at_what_is_due(
     now = [1_900_000_000.0]
     with running_app(engine, settings, services, system_token,
                      subscriptions_deliver=False) as client:
-        anna = create(client, patient("Berg", "Anna"))["id"]
-        sid = create(client, subscription(f"Observation?subject=Patient/{anna}",
-                                          receiver.url))["id"]
-        app_settings = client.app.state.settings  # type: ignore[attr-defined]
-        store = store_for(client.app.state.services, app_settings,  # type: ignore[attr-defined]
-                          clock=lambda: now[0])
+        anna, sid, store = _watched_patient(client, receiver, lambda: now[0])
         reads = [0]
         read_due = store.due
 

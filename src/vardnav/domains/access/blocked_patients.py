@@ -99,7 +99,7 @@ class BlockedPatients:
                     with self._lock:
                         self._known = loaded
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        for note in conn.notifies(timeout=0.2):  # checks _stop
                             self.add(note.payload)
             except Exception:  # the database went away: ask it per search until back
                 log.warning("Block watcher lost its connection; searches ask the database "

@@ -58,6 +58,24 @@ def _watched_patient(client: TestClient, receiver: Receiver,
     return anna, sid, store
 
 
+async def _dispatch_until(dispatcher: Dispatcher, until: Any, describe: Any, *,
+                          linger: float = 0.0) -> None:
+    """Run `dispatcher` until `until()` holds (10 s at most; `describe()` says where it got
+    to), then `linger` seconds more, then stop it."""
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        for _ in range(500):
+            if until():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError(f"the dispatcher did not get there: {describe()}")
+        await asyncio.sleep(linger)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def _active(client: TestClient, sid: str) -> bool:
     return client.get(f"/fhir/Subscription/{sid}").json()["status"] == "active"
 
@@ -153,31 +171,21 @@ def test_status_error_after_the_give_up_period(
                      subscriptions_deliver=False) as client:
         anna, sid, store = _watched_patient(client, receiver, lambda: now[0])
 
-        async def rounds(until: Any) -> None:
-            dispatcher = Dispatcher(engine, store, poll=0.02)
-            task = asyncio.create_task(dispatcher.run())
-            try:
-                for _ in range(500):
-                    if until():
-                        return
-                    await asyncio.sleep(0.02)
-                raise AssertionError("the dispatcher did not get there: "
-                                     f"{state_of(engine, sid)}")
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        def rounds(until: Any) -> None:
+            asyncio.run(_dispatch_until(Dispatcher(engine, store, poll=0.02), until,
+                                        lambda: state_of(engine, sid)))
 
-        asyncio.run(rounds(lambda: _active(client, sid)))
+        rounds(lambda: _active(client, sid))
         receiver.stop()
         create(client, observation(f"Patient/{anna}"))
-        asyncio.run(rounds(lambda: state_of(engine, sid).attempts == 1))
+        rounds(lambda: state_of(engine, sid).attempts == 1)
         first = state_of(engine, sid)
         assert first.next_attempt == pytest.approx(now[0] + 0.05)
         now[0] += 23 * 3600  # still retrying after 23 hours
-        asyncio.run(rounds(lambda: state_of(engine, sid).attempts == 2))
+        rounds(lambda: state_of(engine, sid).attempts == 2)
         assert _active(client, sid)
         now[0] += 3600  # 24 hours of failing: give up
-        asyncio.run(rounds(lambda: state_of(engine, sid).status == "error"))
+        rounds(lambda: state_of(engine, sid).status == "error")
         sub = client.get(f"/fhir/Subscription/{sid}").json()
         assert sub["status"] == "error" and "24.0 hours" in sub["error"]
         assert len(outbox_rows(engine, sid)) == 1  # kept
@@ -187,7 +195,7 @@ def test_status_error_after_the_give_up_period(
         r = client.put(f"/fhir/Subscription/{sid}", json={**restarted, "status": "requested"},
                        headers=FHIR_JSON)
         assert r.status_code == 200, r.text
-        asyncio.run(rounds(lambda: state_of(engine, sid).delivered_upto == 1))
+        rounds(lambda: state_of(engine, sid).delivered_upto == 1)
         assert receiver.event_numbers() == [1]
         assert _active(client, sid)
 
@@ -215,23 +223,16 @@ def test_a_failed_attempt_is_not_repeated_from_a_stale_look_at_what_is_due(
             await asyncio.sleep(0.1)
             raise httpx.ConnectError("the receiver is down")
 
-        async def run(until: Any, dispatcher: Dispatcher) -> None:
-            task = asyncio.create_task(dispatcher.run())
-            try:
-                for _ in range(500):
-                    if until():
-                        break
-                    await asyncio.sleep(0.02)
-                await asyncio.sleep(1.0)  # long enough for a second attempt, if any
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        def state() -> Any:
+            return state_of(engine, sid)
 
-        asyncio.run(run(lambda: _active(client, sid), Dispatcher(engine, store, poll=0.02)))
+        asyncio.run(_dispatch_until(Dispatcher(engine, store, poll=0.02),
+                                    lambda: _active(client, sid), state))
         create(client, observation(f"Patient/{anna}"))
         store.due = stale_due  # type: ignore[method-assign]
         failing = httpx.AsyncClient(transport=httpx.MockTransport(slow_failure))
-        asyncio.run(run(lambda: state_of(engine, sid).attempts >= 1,
-                        Dispatcher(engine, store, poll=0.02, client=failing)))
+        asyncio.run(_dispatch_until(Dispatcher(engine, store, poll=0.02, client=failing),
+                                    lambda: state().attempts >= 1, state,
+                                    linger=1.0))  # long enough for a second attempt, if any
         assert reads[0] >= 2  # a step read what was due while the delivery was failing
         assert state_of(engine, sid).attempts == 1

@@ -82,19 +82,16 @@ class Frontier:
     running: frozenset[str]
 
 
-_OBSERVE = text("""
-SELECT (SELECT coalesce(max(seq), 0) FROM audit_log) AS seq,
-       ARRAY(SELECT l.virtualtransaction FROM pg_locks l
-             JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'virtualxid' AND l.pid <> pg_backend_pid()
-               AND a.datname = current_database()
-               AND a.backend_type = 'client backend') AS running
-""")
-_RUNNING = text("""
+# The transactions other client sessions of this database are running.
+_RUNNING_SQL = """
 SELECT l.virtualtransaction FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'virtualxid' AND l.pid <> pg_backend_pid()
   AND a.datname = current_database() AND a.backend_type = 'client backend'
+"""
+_OBSERVE = text(f"""
+SELECT (SELECT coalesce(max(seq), 0) FROM audit_log) AS seq, ARRAY({_RUNNING_SQL}) AS running
 """)
+_RUNNING = text(_RUNNING_SQL)
 
 
 def observe(conn: Connection) -> Frontier:

@@ -126,7 +126,8 @@ def test_the_patient_gets_their_log_extract(audit_app: Any, accessed: dict[str, 
     assert unit["identifier"]["value"] == UNIT
     assert unit["display"] == "Avdelning 1, Testsjukhuset"
     assert provider["display"] == "Region Test"
-    assert search["subtype"][1]["code"] == "search"
+    assert search["subtype"] == [{"system": "http://hl7.org/fhir/restful-interaction",
+                                  "code": "search"}]
     assert accessed["other"] not in r.text and OTHER_USER not in r.text
     # The extract itself is logged, naming the patient.
     last = log_rows(engine)[-1]

@@ -156,7 +156,7 @@ def test_the_event_is_valid_r4_with_agents_purpose_network_and_details(
     user, unit, provider, app = e["agent"]
     assert user["requestor"] and user["who"]["identifier"]["value"] == USER
     assert user["network"] == {"address": "10.1.2.3", "type": "2"}
-    assert user["purposeOfUse"][0]["coding"][0]["code"] == "ETREAT"
+    assert e["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"
     assert user["role"][0]["coding"][0]["code"] == "registered-nurse"
     assert unit["who"]["identifier"]["value"] == UNIT
     assert provider["who"]["identifier"]["value"] == PROVIDER

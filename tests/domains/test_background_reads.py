@@ -59,6 +59,29 @@ def test_rows_are_written_in_order_and_a_failure_loses_none(engine: Engine,
     assert recorder.written == [f"p{n}" for n in range(6)]  # in order, each once
 
 
+def test_a_tick_writes_what_was_queued_and_leaves_later_rows_for_the_next(
+        engine: Engine, recorder: Recorder) -> None:
+    """Rows that arrive while a batch is written wait for the next tick, so each tick is
+    one statement per `max_batch` rows, not a chase after every row that trickles in."""
+    writer = BackgroundReads(engine, recorder, interval=3600, max_batch=2)
+    batches: list[int] = []
+
+    def write_while_reads_go_on(conn: Connection, rows: list[AuditRow]) -> None:
+        batches.append(len(rows))
+        recorder(conn, rows)
+        writer.submit(_row(100 + len(recorder.written)))  # a read answered meanwhile
+
+    writer.write = write_while_reads_go_on
+    for n in range(3):
+        writer.submit(_row(n))
+    writer.flush(writer.pending())  # what the writer thread does each tick
+    assert batches == [2, 1] and recorder.written == ["p0", "p1", "p2"]
+    assert writer.pending() == 2  # the two rows that came in meanwhile
+    writer.write = recorder
+    writer.flush()  # at stop: everything
+    assert writer.pending() == 0 and recorder.written == ["p0", "p1", "p2", "p102", "p103"]
+
+
 def test_a_full_queue_makes_readers_write_their_own_rows(engine: Engine,
                                                          recorder: Recorder) -> None:
     writer = BackgroundReads(engine, recorder, interval=3600, max_queue=2)

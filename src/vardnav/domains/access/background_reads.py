@@ -61,15 +61,18 @@ class BackgroundReads:
         with self._lock:
             return len(self._queue)
 
-    def flush(self) -> None:
-        """Write everything queued so far; on failure the rows stay queued, in order."""
+    def flush(self, limit: int | None = None) -> None:
+        """Write what is queued, in batches of at most `max_batch`: the first `limit` rows,
+        or (None) until the queue is empty. On failure the rows stay queued, in order."""
         with self._flushing:
-            while True:
+            left = self.max_queue + self.max_batch if limit is None else limit
+            while left > 0:
                 with self._lock:
                     batch = [self._queue.popleft()
-                             for _ in range(min(self.max_batch, len(self._queue)))]
+                             for _ in range(min(self.max_batch, len(self._queue), left))]
                 if not batch:
                     return
+                left -= len(batch)
                 try:
                     run_in_transaction(self.engine, lambda conn, b=batch: self.write(conn, b))
                 except Exception:
@@ -86,6 +89,10 @@ class BackgroundReads:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.flush()
+                # Only what was queued at the tick: emptying the queue instead chased the rows
+                # that came in while a batch was written, in batches of two or three, and a
+                # statement per few rows cost the server and the database twice the CPU per
+                # row of one per interval (measured: bench/README.md, issue 4).
+                self.flush(self.pending())
             except Exception:  # the database may be briefly away: the rows wait in order
                 log.exception("Writing queued access-log read entries failed; will retry")

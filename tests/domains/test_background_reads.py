@@ -8,13 +8,15 @@ import time
 from typing import Any
 
 import pytest
-from audit_support import create, log_rows, staff_client
+from audit_support import clear_log, create, log_rows, staff_client
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 
 from conftest import observation, patient
+from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, audit_row
 from vardnav.domains.access.background_reads import BackgroundReads
+from vardnav.domains.access.read_rows import insert_rows
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.main import create_app
 
@@ -80,6 +82,22 @@ def test_a_tick_writes_what_was_queued_and_leaves_later_rows_for_the_next(
     writer.write = recorder
     writer.flush()  # at stop: everything
     assert writer.pending() == 0 and recorder.written == ["p0", "p1", "p2", "p102", "p103"]
+
+
+def test_a_batch_keeps_its_order_and_files_each_row_under_its_own_patients(
+        engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch insert is PostgreSQL's")
+    clear_log(engine)
+    patients = [["a", "b"], [], ["c"], ["a"], ["d", "e", "f"]]
+    rows = [audit_row(RequestContext(principal=None),
+                      AuditRecord("read", "Patient", [f"r{n}"], patients=who), float(n))
+            for n, who in enumerate(patients)]
+    run_in_transaction(engine, lambda conn: insert_rows(conn, rows))
+    stored = log_rows(engine)
+    assert [r["recorded"] for r in stored] == [0.0, 1.0, 2.0, 3.0, 4.0]  # seq order
+    assert [r["event"] for r in stored] == [r.event for r in rows]
+    assert [r["patients"] for r in stored] == patients
 
 
 def test_a_full_queue_makes_readers_write_their_own_rows(engine: Engine,

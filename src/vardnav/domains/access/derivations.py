@@ -13,7 +13,9 @@ A source's rows are replaced on every write of it, and removed when it is delete
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, false, insert, select
 
@@ -233,6 +235,11 @@ _ORGANIZATION = Direct(select(resource.c.content).where(
     resource.c.deleted == false()))
 
 
+# A date without a time in a consent, block or care period is a Swedish calendar day: a
+# consent given "2026-11-27" holds from midnight in Sweden, not from 01:00 (UTC's midnight).
+LOCAL = ZoneInfo("Europe/Stockholm")
+
+
 def _period(period: dict[str, Any]) -> tuple[float | None, float | None]:
     def bound(value: Any, upper: bool) -> float | None:
         if not isinstance(value, str):
@@ -241,6 +248,10 @@ def _period(period: dict[str, Any]) -> tuple[float | None, float | None]:
             low, high = parse_range(value)
         except DateFormatError:
             return None
-        return high if upper else low
+        edge = high if upper else low
+        if "T" in value:
+            return edge
+        # parse_range reads a date as UTC: the same wall-clock midnight, in Sweden instead.
+        return datetime.fromtimestamp(edge, UTC).replace(tzinfo=LOCAL).timestamp()
 
     return bound(period.get("start"), False), bound(period.get("end"), True)

@@ -8,7 +8,7 @@ What PDL asks of every log entry (domain.md §2) and where it sits in the AuditE
 - the purpose of use: `purposeOfEvent`;
 - the care unit and care provider the access came from: two more agents (R4 has no
   `onBehalfOf`; the agent types are Vårdnav codes `care-unit` / `care-provider`);
-- the patient: one `entity` per patient (type Person, role Patient), plus one per resource
+- the patient: one `entity` per patient (role Patient), plus one per resource
   touched (only `what`: no type or role);
 - the time: `recorded`.
 The app the user worked in is an agent too (DICOM 110150 Application, its client id).

@@ -20,8 +20,8 @@ ROW_COLUMNS = ("user_id", "kind", "unit", "provider", "purpose", "care_relations
 # than the insert itself (binary arrays, tried: more still). Each row takes its seq from the
 # sequence before it is inserted, in the order the rows were submitted, so its patients
 # (one space-separated text; FHIR ids have no spaces) are filed under that seq directly.
-# (Until the sixth session the rows' seq numbers came back by RETURNING and were matched to
-# their patients through the event text: 6–8 µs more database CPU per row, measured.)
+# (Taking the seq numbers back by RETURNING and matching them to their patients through the
+# event text cost 6–8 µs more database CPU per row, measured.)
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _INSERT_BATCH = text(f"""
 WITH local_settings AS (SELECT set_config('synchronous_commit', 'off', true) AS v),

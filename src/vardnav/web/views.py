@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from personnummer import personnummer as pnr_lib
 
@@ -12,8 +11,8 @@ from vardnav.domains.identity.swedish_identifiers import (
     PERSONNUMMER_SYSTEM,
     SAMORDNINGSNUMMER_SYSTEM,
 )
+from vardnav.domains.swedish_time import SWEDEN
 
-SWEDEN = ZoneInfo("Europe/Stockholm")
 ID_SYSTEMS = (PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM)
 
 

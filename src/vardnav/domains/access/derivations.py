@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, false, insert, select
 
@@ -31,6 +30,7 @@ from vardnav.domains.access.profiles import (
 from vardnav.domains.identity.organisation.assignments import org_type
 from vardnav.domains.identity.organisation.options import options_of
 from vardnav.domains.identity.organisation.region import HSA_SYSTEM
+from vardnav.domains.swedish_time import SWEDEN as LOCAL
 from vardnav.errors import Forbidden
 from vardnav.fhir.datetimes import DateFormatError, now, parse_range
 from vardnav.fhir.hooks import Custody, RequestContext
@@ -235,12 +235,10 @@ _ORGANIZATION = Direct(select(resource.c.content).where(
     resource.c.deleted == false()))
 
 
-# A date without a time in a consent, block or care period is a Swedish calendar day: a
-# consent given "2026-11-27" holds from midnight in Sweden, not from 01:00 (UTC's midnight).
-LOCAL = ZoneInfo("Europe/Stockholm")
-
-
 def _period(period: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A period's bounds. A date without a time is a Swedish calendar day: a consent given
+    "2026-11-27" holds from midnight in Sweden, not from 01:00 (UTC's midnight)."""
+
     def bound(value: Any, upper: bool) -> float | None:
         if not isinstance(value, str):
             return None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -29,12 +28,11 @@ from vardnav.domains.adt.codes import bed_status, physical_type
 from vardnav.domains.adt.models import adt_bed, adt_encounter
 from vardnav.domains.adt.places import fetch
 from vardnav.domains.identity.access.principal import Principal
+from vardnav.domains.swedish_time import SWEDEN as LOCAL  # a ward's "today" is Swedish
 from vardnav.errors import BadRequest, Forbidden, NotFound
 from vardnav.fhir.datetimes import instant
 from vardnav.fhir.storage.repository import Repository
 
-# "Today" on a Swedish ward is the Swedish calendar day.
-LOCAL = ZoneInfo("Europe/Stockholm")
 COUNTS = ("beds", "occupied", "free", "cleaning", "closed", "inpatients", "onLeave",
           "expectedDischarges", "incoming")
 _MAX = 1000

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from vardnav.domains.discharge import codes as c
 from vardnav.domains.discharge.case import parse_time, ref_id, times, value
+from vardnav.domains.swedish_time import SWEDEN as LOCAL
 
-# Calendar days (payment days, "the day of discharge", the SIP's three days) are Swedish.
-LOCAL = ZoneInfo("Europe/Stockholm")
+# Calendar days (payment days, "the day of discharge", the SIP's three days) are Swedish:
+# dates are taken in LOCAL.
 SIP_DAYS = 3
 
 

@@ -13,11 +13,12 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-ENCODING_CHARACTERS = "^~\\&"
-FIELD_SEP = "|"
 # Local time of the region: HL7 timestamps are sent with an explicit offset in this zone
 # (what Swedish receivers display), and inbound timestamps without an offset are read in it.
-LOCAL_ZONE = ZoneInfo("Europe/Stockholm")
+from vardnav.domains.swedish_time import SWEDEN as LOCAL_ZONE
+
+ENCODING_CHARACTERS = "^~\\&"
+FIELD_SEP = "|"
 
 # Identifier OIDs (domain.md §4) and the HL7 v2 form of their assigning authority (HD).
 PERSONNUMMER_OID = "1.2.752.129.2.1.3.1"

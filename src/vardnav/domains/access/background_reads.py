@@ -65,14 +65,16 @@ class BackgroundReads:
         """Write what is queued, in batches of at most `max_batch`: the first `limit` rows,
         or (None) until the queue is empty. On failure the rows stay queued, in order."""
         with self._flushing:
-            left = self.max_queue + self.max_batch if limit is None else limit
-            while left > 0:
+            left = limit
+            while left is None or left > 0:
                 with self._lock:
+                    size = min(self.max_batch, len(self._queue))
                     batch = [self._queue.popleft()
-                             for _ in range(min(self.max_batch, len(self._queue), left))]
+                             for _ in range(size if left is None else min(size, left))]
                 if not batch:
                     return
-                left -= len(batch)
+                if left is not None:
+                    left -= len(batch)
                 try:
                     run_in_transaction(self.engine, lambda conn, b=batch: self.write(conn, b))
                 except Exception:

@@ -100,9 +100,11 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
                     origin = base.rsplit("/fhir", 1)[0]
                     auth = nurse_token(base)
                     for name, paths in workloads.items():
-                        run_load(origin, paths, connections, 5, auth)  # warm-up
+                        run_load(origin, paths, connections, 5, auth,
+                                 workers=workers)  # warm-up
                         before = service_cpu(proc.pid, database)
-                        result = run_load(origin, paths, connections, seconds, auth)
+                        result = run_load(origin, paths, connections, seconds, auth,
+                                          workers=workers)
                         cpu = cpu_between(before, service_cpu(proc.pid, database))
                         runs[name][mode].append(result)
                         cpu_ms[name][mode].append(1000 * cpu / max(result.requests, 1))

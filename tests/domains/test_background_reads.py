@@ -4,18 +4,20 @@ fails for a while, and all of them when the server stops."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import pytest
 from audit_support import clear_log, create, log_rows, staff_client
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
 
 from conftest import observation, patient
-from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, audit_row
 from vardnav.domains.access.background_reads import BackgroundReads
+from vardnav.domains.access.models import audit_log_patient
 from vardnav.domains.access.read_rows import insert_rows
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.main import create_app
@@ -93,11 +95,32 @@ def test_a_batch_keeps_its_order_and_files_each_row_under_its_own_patients(
     rows = [audit_row(RequestContext(principal=None),
                       AuditRecord("read", "Patient", [f"r{n}"], patients=who), float(n))
             for n, who in enumerate(patients)]
-    run_in_transaction(engine, lambda conn: insert_rows(conn, rows))
+    writer = BackgroundReads(engine, insert_rows, interval=3600)
+    for row in rows:
+        writer.submit(row)
+    writer.flush()  # as the writer thread does: one statement, in autocommit
     stored = log_rows(engine)
     assert [r["recorded"] for r in stored] == [0.0, 1.0, 2.0, 3.0, 4.0]  # seq order
     assert [r["event"] for r in stored] == [r.event for r in rows]
     assert [r["patients"] for r in stored] == patients
+
+
+def test_a_batch_that_fails_writes_none_of_its_rows_and_keeps_them_queued(
+        engine: Engine) -> None:
+    """The writer's statement runs without BEGIN/COMMIT: it must still be all or nothing."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch insert is PostgreSQL's")
+    clear_log(engine)
+    good = [_row(1), _row(2)]
+    bad = dataclasses.replace(_row(3), columns={**_row(3).columns, "outcome": None})
+    writer = BackgroundReads(engine, insert_rows, interval=3600)
+    for row in [*good, bad]:
+        writer.submit(row)
+    with pytest.raises(IntegrityError):  # outcome may not be empty
+        writer.flush()
+    assert log_rows(engine) == [] and writer.pending() == 3
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_log_patient)).scalar() == 0
 
 
 def test_a_full_queue_makes_readers_write_their_own_rows(engine: Engine,

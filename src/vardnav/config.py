@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     audit_synchronous_reads: bool = False
     # PostgreSQL, while the server runs: read entries are written by a background writer every
     # audit_background_interval seconds (background_reads.py); false: before each answer.
-    # 50 ms, not 20: each statement has a fixed cost of about 0.3 ms of server and database
-    # CPU, so larger batches cost less per read (bench/README.md, issue 4).
+    # 50 ms, not 20: each batch statement has a fixed cost (about 0.2 ms of server CPU,
+    # measured), so larger batches cost less per read (bench/README.md, issue 4).
     audit_background_reads: bool = True
     audit_background_interval: float = 0.05
     # HL7 v2 ADT over MLLP (integrations/hl7v2, docs/adt.md). Receivers of outbound messages:

@@ -75,13 +75,11 @@ async def _open_connections(host: str, port: int, count: int,
     per_worker: Counter[int | None] = Counter()
     conns: list[Connection] = []
     for _ in range(count):
-        for _attempt in range(200):
+        for attempt in range(200):  # (the last attempt is kept, whoever accepted it)
             reader, writer = await asyncio.open_connection(host, port)
-            if workers <= 1:
-                owner = None
-                break
-            owner = await _accepted_by(port, writer.get_extra_info("sockname")[1])
-            if owner is None or per_worker[owner] < share:
+            owner = None if workers <= 1 else await _accepted_by(
+                port, writer.get_extra_info("sockname")[1])
+            if owner is None or per_worker[owner] < share or attempt == 199:
                 break
             writer.close()  # that worker has its share: connect again
         per_worker[owner] += 1

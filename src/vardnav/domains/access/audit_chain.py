@@ -184,20 +184,23 @@ def digests_in_range(conn: Connection, after: int, upto: int,
                      limit: int) -> list[tuple[int, bytes]]:
     """(seq, row_digest) of the first `limit` rows after seq `after` up to `upto`, in order."""
     if conn.dialect.name != "postgresql":
-        rows = conn.execute(select(*(audit_log.c[name] for name in CHAINED))
-                            .where(audit_log.c.seq > after, audit_log.c.seq <= upto)
-                            .order_by(audit_log.c.seq).limit(limit)).mappings().all()
-        return [(int(r["seq"]), row_digest(r)) for r in rows]
+        return _hashed_here(conn, audit_log.c.seq > after, audit_log.c.seq <= upto,
+                            limit=limit)
     conn.execute(text("SET LOCAL extra_float_digits = 1"))  # floats as Python writes them
     found = [(int(seq), digest) for seq, digest in conn.execute(
         PG_DIGESTS, {"after": after, "upto": upto, "limit": limit})]
     unsure = [seq for seq, digest in found if digest is None]
-    if unsure:  # rows PostgreSQL cannot spell as Python does: read them and hash them here
-        rows = conn.execute(select(*(audit_log.c[name] for name in CHAINED))
-                            .where(audit_log.c.seq.in_(unsure))).mappings().all()
-        mine = {int(r["seq"]): row_digest(r) for r in rows}
-        return [(seq, mine[seq] if digest is None else bytes(digest)) for seq, digest in found]
-    return [(seq, bytes(digest)) for seq, digest in found]
+    # Rows PostgreSQL cannot spell as Python does are read and hashed here.
+    mine = dict(_hashed_here(conn, audit_log.c.seq.in_(unsure))) if unsure else {}
+    return [(seq, mine[seq] if digest is None else bytes(digest)) for seq, digest in found]
+
+
+def _hashed_here(conn: Connection, *where: Any,
+                 limit: int | None = None) -> list[tuple[int, bytes]]:
+    """(seq, row_digest) of the rows matching `where`, in seq order, hashed in Python."""
+    stmt = (select(*(audit_log.c[name] for name in CHAINED)).where(*where)
+            .order_by(audit_log.c.seq).limit(limit))
+    return [(int(r["seq"]), row_digest(r)) for r in conn.execute(stmt).mappings()]
 
 
 def _pg_head() -> str:

@@ -211,7 +211,7 @@ def _agents(caller: Caller, address: str | None) -> list[dict[str, Any]]:
     if caller.role:
         user["role"] = [{"coding": [{"system": PROFESSION, "code": caller.role}]}]
     if address:
-        user["network"] = {"address": str(address), "type": "2"}  # 2: IP address
+        user["network"] = {"address": address, "type": "2"}  # 2: IP address
     agents = [user]
     for code, hsa in (("care-unit", caller.unit), ("care-provider", caller.provider)):
         if hsa:

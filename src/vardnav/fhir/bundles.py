@@ -9,12 +9,12 @@ entry's own outcome.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from vardnav.errors import BadRequest, NotFound, VardnavError
 from vardnav.fhir.http_types import FhirRequest, FhirResponse
+from vardnav.fhir.ids import new_id as make_id
 from vardnav.fhir.storage.repository import Repository
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -193,7 +193,7 @@ def _assign_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str]:
                     target = f"{rtype}/{found[0]}"
                     e.headers["x-existing-id"] = found[0]
             if target is None:
-                new_id = str(uuid.uuid4())
+                new_id = make_id()
                 e.headers["x-assigned-id"] = new_id
                 target = f"{rtype}/{new_id}"
             if e.full_url:

@@ -88,5 +88,6 @@ def now() -> float:
 
 def instant(ts: float) -> str:
     """Render epoch seconds as a FHIR instant with millisecond precision."""
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # isoformat cuts to milliseconds as the FHIR instant wants, faster than strftime; the
+    # first 23 characters are the time without its "+00:00".
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:23] + "Z"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,7 @@ import orjson
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.fhir.datetimes import instant
 from vardnav.fhir.hooks import AuditRecord, RequestContext
+from vardnav.fhir.ids import new_id
 
 HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
 # Request-context attributes the access layers set and the log records.
@@ -139,7 +139,7 @@ def audit_event(ctx: RequestContext, record: AuditRecord, recorded: float, calle
                 purpose: str | None, patients: tuple[str, ...]) -> dict[str, Any]:
     success = record.outcome == "success"
     event: dict[str, Any] = {
-        "resourceType": "AuditEvent", "id": str(uuid.uuid4()),
+        "resourceType": "AuditEvent", "id": new_id(),
         **_type_and_subtype_json(record.interaction),
         "action": _ACTIONS.get(record.interaction, "E"),
         "recorded": instant(recorded),

@@ -9,7 +9,6 @@ caller's transaction; the repository never commits.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +54,7 @@ from vardnav.fhir.hooks import (
     WriteListener,
 )
 from vardnav.fhir.ids import check_id
+from vardnav.fhir.ids import new_id as make_id
 from vardnav.fhir.search import includes as include_mod
 from vardnav.fhir.search.extract import extract
 from vardnav.fhir.search.query import QueryBuilder
@@ -230,7 +230,7 @@ class Repository:
             if for_update:
                 stmt = stmt.with_for_update()
             # One unique-index lookup whatever the values: its plan can be reused.
-            stmt = Direct(stmt.execution_options(**PREPARED))
+            stmt = Direct(stmt.execution_options(**PREPARED), postgresql=True)
             if len(_CURRENT) > 512:  # conditions made per request (patient scopes) churn
                 _CURRENT.clear()
             _CURRENT[key] = stmt
@@ -370,7 +370,7 @@ class Repository:
                                   conditional="existing")
                 return WriteResult(existing.content, "existing", rtype, found[0],
                                    existing.version_id)
-        new_id = fhir_id or str(uuid.uuid4())
+        new_id = fhir_id or make_id()
         stored = self._store(rtype, new_id, content, None, "POST")
         self.record_audit("create", rtype, [new_id], resources=[stored])
         return WriteResult(stored, "created", rtype, new_id, 1)

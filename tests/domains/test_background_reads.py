@@ -5,6 +5,7 @@ fails for a while, and all of them when the server stops."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from conftest import observation, patient
-from vardnav.domains.access.audit_events import AuditRow, audit_row
+from vardnav.domains.access.audit_events import AuditRow, PendingRead, audit_row
 from vardnav.domains.access.background_reads import BackgroundReads
 from vardnav.domains.access.models import audit_log_patient
 from vardnav.domains.access.read_rows import insert_rows
@@ -181,3 +182,54 @@ def audit_app_headers(app: Any) -> dict[str, str]:
     from conftest import bearer, mint_token
 
     return bearer(mint_token(app.state.settings))
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise ValueError("no text for this")
+
+
+def _without_id(event: str) -> dict[str, Any]:
+    parsed = json.loads(event)
+    parsed.pop("id")
+    return parsed
+
+
+def test_a_read_taken_on_the_requests_path_is_built_by_the_writer_as_it_was(
+        engine: Engine) -> None:
+    rows: list[AuditRow] = []
+    ctx = RequestContext(principal=None, attributes={"client_address": "10.1.2.3",
+                                                     "reason": "ward round"})
+    record = AuditRecord("read", "Observation", ["o1"], patients=["p1"])
+    expected = audit_row(RequestContext(principal=None, attributes=dict(ctx.attributes)),
+                         AuditRecord("read", "Observation", ["o1"], patients=["p1"]), 5.0)
+    writer = BackgroundReads(engine, lambda _conn, batch: rows.extend(batch), interval=3600)
+    assert writer.submit(PendingRead.taken(ctx, record, 5.0))
+    # What the request does after its answer is not what the log says it did.
+    ctx.attributes["client_address"] = "10.9.9.9"
+    record.patients.append("p2")
+    record.resource_ids.append("o2")
+    writer.flush()
+    assert len(rows) == 1
+    assert rows[0].patients == ("p1",) and rows[0].recorded == 5.0
+    assert rows[0].columns == expected.columns
+    assert _without_id(rows[0].event) == _without_id(expected.event)
+
+
+def test_an_entry_the_writer_cannot_build_in_full_is_kept_with_what_it_can(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    rows: list[AuditRow] = []
+    ctx = RequestContext(principal=None, attributes={"reason": Unprintable()})
+    writer = BackgroundReads(engine, lambda _conn, batch: rows.extend(batch), interval=3600)
+    writer.submit(PendingRead.taken(ctx, AuditRecord("read", "Observation", ["o1"],
+                                                     patients=["p1"]), 7.0))
+    writer.submit(_row(8))
+    writer.flush()
+    assert [r.recorded for r in rows] == [7.0, 8.0] and writer.pending() == 0
+    kept = json.loads(rows[0].event)
+    assert rows[0].patients == ("p1",) and rows[0].columns["interaction"] == "read"
+    refs = [e["what"]["reference"] for e in kept["entity"] if "what" in e]
+    assert refs == ["Patient/p1", "Observation/o1"]
+    details = [d["valueString"] for e in kept["entity"] for d in e.get("detail", [])]
+    assert any("no text for this" in d for d in details)
+    assert "could not be built in full" in caplog.text

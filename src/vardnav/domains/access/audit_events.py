@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ from vardnav.domains.identity.access.principal import Principal
 from vardnav.fhir.datetimes import instant
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.fhir.ids import new_id
+
+log = logging.getLogger(__name__)
 
 HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
 # Request-context attributes the access layers set and the log records.
@@ -98,6 +101,41 @@ class AuditRow:
     event: str
     columns: dict[str, Any]
     patients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PendingRead:
+    """A read's entry as taken on the request's path, built later by the background writer
+    (background_reads.py) in a batch with the others: built on the request's path it cost
+    37 µs of the server's CPU per read under load, built in batches 13 µs (measured on the
+    1M store, two workers; the same code runs cache-warm in a loop)."""
+
+    ctx: RequestContext
+    record: AuditRecord
+    recorded: float
+
+    @classmethod
+    def taken(cls, ctx: RequestContext, record: AuditRecord, recorded: float) -> PendingRead:
+        # Copies: the request's context and record are not the writer's to share.
+        return cls(RequestContext(ctx.principal, ctx.base_url, dict(ctx.attributes)),
+                   AuditRecord(record.interaction, record.resource_type,
+                               list(record.resource_ids), record.outcome,
+                               dict(record.detail), list(record.patients)),
+                   recorded)
+
+    def row(self) -> AuditRow:
+        try:
+            return audit_row(self.ctx, self.record, self.recorded)
+        except Exception as exc:  # a bug, found after the answer left: keep the entry
+            log.exception("An access-log entry could not be built in full; it is stored "
+                          "with the user, interaction, resources and patients only")
+            r = self.record
+            bare = AuditRecord(r.interaction, r.resource_type,
+                               [str(i) for i in r.resource_ids], r.outcome,
+                               {"error": f"entry built without its details: {exc!r}"},
+                               [str(p) for p in r.patients])
+            return audit_row(RequestContext(self.ctx.principal, self.ctx.base_url), bare,
+                             self.recorded)
 
 
 # One encoder for every call: json.dumps with these options builds a new one each time.

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from vardnav.db.direct import Direct
 from vardnav.db.engine import PREPARED
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.access.audit_events import AuditRow, audit_row
+from vardnav.domains.access.audit_events import AuditRow, PendingRead, audit_row
 from vardnav.domains.access.background_reads import BackgroundReads
 from vardnav.domains.access.models import audit_log, audit_log_patient
 from vardnav.domains.access.read_rows import insert_rows
@@ -42,15 +42,19 @@ class DatabaseAuditSink:
         self.background: BackgroundReads | None = None
 
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
-        row = audit_row(ctx, event, self.clock())
+        recorded = self.clock()
         reading = not conn.info.get("write")
+        if (conn.dialect.name == "postgresql" and reading and not self.synchronous_reads
+                and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"):
+            background = self.background
+            # The writer builds the entry (audit_events.PendingRead); the time is now.
+            if background is None or not background.submit(
+                    PendingRead.taken(ctx, event, recorded)):
+                insert_rows(conn, [audit_row(ctx, event, recorded)])
+            return
+        row = audit_row(ctx, event, recorded)
         if conn.dialect.name == "sqlite" and reading:
             _store_beside_sqlite_read(conn, row)
-        elif (conn.dialect.name == "postgresql" and reading and not self.synchronous_reads
-              and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"):
-            background = self.background
-            if background is None or not background.submit(row):
-                insert_rows(conn, [row])
         else:
             store(conn, row)
 

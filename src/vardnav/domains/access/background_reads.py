@@ -2,8 +2,9 @@
 
 A read's access-log row costs the read more than the patient data law's check does: an
 insert with seven index entries, on the request's path. While the server runs, read entries
-are instead handed to one writer thread per process, which inserts everything handed to it
-every `interval` seconds (default 50 ms) in one statement. Nothing is dropped: a failed
+are instead handed to one writer thread per process, which builds the entries (the request
+hands over what they are built from: audit_events.PendingRead) and inserts everything
+handed to it every `interval` seconds (default 50 ms) in one statement. Nothing is dropped: a failed
 write keeps the rows and tries again; if the queue grows past `max_queue` (the database has
 been away for a while) readers write their own rows again, and fail if that fails; at
 shutdown the writer empties the queue. What the mode gives up: a server process killed
@@ -23,11 +24,12 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine
 
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.access.audit_events import AuditRow
+from vardnav.domains.access.audit_events import AuditRow, PendingRead
 
 log = logging.getLogger(__name__)
 
 Writer = Callable[[Connection, list[AuditRow]], None]
+Entry = AuditRow | PendingRead  # a row, or what the writer builds one from
 
 
 class BackgroundReads:
@@ -38,7 +40,7 @@ class BackgroundReads:
         self.interval = interval
         self.max_batch = max_batch
         self.max_queue = max_queue
-        self._queue: deque[AuditRow] = deque()
+        self._queue: deque[Entry] = deque()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flush at a time keeps rows in order
         self._stop = threading.Event()
@@ -49,7 +51,7 @@ class BackgroundReads:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, row: AuditRow) -> bool:
+    def submit(self, row: Entry) -> bool:
         """Queue `row`; False if the queue is full (the caller writes the row itself)."""
         with self._lock:
             if len(self._queue) >= self.max_queue:
@@ -82,7 +84,10 @@ class BackgroundReads:
                         self._queue.extendleft(reversed(batch))
                     raise
 
-    def _write(self, batch: list[AuditRow]) -> None:
+    def _write(self, entries: list[Entry]) -> None:
+        # Built here, not queued built; a failed write builds them afresh (new event ids
+        # for entries that were never stored).
+        batch = [e.row() if isinstance(e, PendingRead) else e for e in entries]
         if self.engine.dialect.name != "postgresql":
             run_in_transaction(self.engine, lambda conn: self.write(conn, batch))
             return

@@ -37,8 +37,8 @@ _Processor = Callable[[Any], Any] | None
 
 
 class _Plan:
-    """A statement compiled for SQLite: its SQL, where each parameter comes from, and how
-    result rows are built."""
+    """A statement compiled for one driver: its SQL, where each parameter comes from, and
+    how result rows are built."""
 
     __slots__ = ("binds", "keys", "prepare", "result_processors", "row", "sql", "typed")
 

@@ -50,7 +50,8 @@ class _Plan:
         # Named placeholders (psycopg's %(name)s): each bind's name in the SQL; None: "?"s.
         self.keys = keys
         self.prepare = prepare  # PostgreSQL: a prepared statement (engine.PREPARED)
-        self.typed = False  # PostgreSQL: result_processors set from a first result
+        # False until result_processors are known: PostgreSQL's from a first result.
+        self.typed = row is None
         # (name, value if not given, callable giving it at execution, processor), in order
         self.binds = binds
         self.row = row  # a namedtuple class for result rows (None: no rows)
@@ -124,7 +125,7 @@ class Direct:
                 cursor = driver.execute(plan.sql, values, prepare=plan.prepare)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(conn, plan.sql, values, exc) from exc
-        if plan.keys is not None and plan.row is not None and not plan.typed:
+        if not plan.typed:
             # The result types as PostgreSQL reports them (numeric types need the OID).
             columns = list(self.stmt.exported_columns)
             plan.result_processors = _processors(
@@ -243,6 +244,7 @@ def _compile(stmt: Any, dialect: Dialect, names: tuple[str, ...]) -> Any:
     plan = _Plan(compiled.string, binds, row, None, keys=keys, prepare=prepare)
     if dialect.name != "postgresql":  # (PostgreSQL's need the column types: _processors)
         plan.result_processors = _processors(dialect, columns, [None] * len(columns))
+        plan.typed = True
     return plan
 
 

@@ -106,6 +106,40 @@ def test_a_batch_keeps_its_order_and_files_each_row_under_its_own_patients(
     assert [r["patients"] for r in stored] == patients
 
 
+def test_events_are_stored_exactly_whatever_text_the_user_gave(engine: Engine) -> None:
+    """The events travel apart from the other columns, split on U+001E: a reason typed with
+    that character (or any other) is escaped in the event and stored as the event says."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch insert is PostgreSQL's")
+    clear_log(engine)
+    reasons = ["akut\x1eläge", "två\nrader \"citat\" \\ å", "", "\x1e"]
+    rows = [audit_row(RequestContext(principal=None, attributes={"reason": reason}),
+                      AuditRecord("read", "Patient", [f"r{n}"], patients=[f"p{n}"]), float(n))
+            for n, reason in enumerate(reasons)]
+    insert_rows_autocommit(engine, rows)
+    stored = log_rows(engine)
+    assert [r["event"] for r in stored] == [r.event for r in rows]
+    details = [{d["type"]: d["valueString"] for e in json.loads(r["event"]).get("entity", [])
+                for d in e.get("detail", [])} for r in stored]
+    assert [d.get("reason", "") for d in details] == reasons
+    assert [r["patients"] for r in stored] == [["p0"], ["p1"], ["p2"], ["p3"]]
+
+
+def test_an_event_holding_the_separator_itself_is_refused_not_split(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch insert is PostgreSQL's")
+    clear_log(engine)
+    forged = dataclasses.replace(_row(1), event='{"a":"x\x1ey"}')
+    with pytest.raises(ValueError, match="record separator"):
+        insert_rows_autocommit(engine, [_row(0), forged])
+    assert log_rows(engine) == []
+
+
+def insert_rows_autocommit(engine: Engine, rows: list[AuditRow]) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        insert_rows(conn, rows)
+
+
 def test_a_batch_that_fails_writes_none_of_its_rows_and_keeps_them_queued(
         engine: Engine) -> None:
     """The writer's statement runs without BEGIN/COMMIT: it must still be all or nothing."""

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vardnav.fhir.datetimes import instant
-from vardnav.fhir.ids import check_id, new_id
+from vardnav.fhir.ids import _uuid4_text, check_id, new_id
 
 V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -25,6 +25,11 @@ def test_new_ids_are_random_uuids_and_valid_fhir_ids() -> None:
         assert V4.match(value), value
         assert uuid.UUID(value).version == 4
         check_id(value)
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_an_id_is_the_version_4_uuid_of_its_random_bytes(random16: bytes) -> None:
+    assert _uuid4_text(random16) == str(uuid.UUID(bytes=random16, version=4))
 
 
 def test_threads_drawing_ids_at_once_never_share_one() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 
 from vardnav.errors import BadRequest
 
@@ -40,11 +39,22 @@ class _RandomUuids:
         except IndexError:
             pass
         drawn = os.urandom(16 * self._BATCH)
-        batch = [str(uuid.UUID(bytes=drawn[i:i + 16], version=4))
-                 for i in range(0, len(drawn), 16)]
+        batch = [_uuid4_text(drawn[i:i + 16]) for i in range(0, len(drawn), 16)]
         made = batch.pop()
         self._ready.extend(batch)
         return made
+
+
+# RFC 9562 version 4: the version nibble set to 4, the variant bits to 10.
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _uuid4_text(random16: bytes) -> str:
+    """What str(uuid.UUID(bytes=random16, version=4)) gives, without building the object
+    (a third of the time; every audited request takes one)."""
+    h = format((int.from_bytes(random16, "big") & _CLEAR) | _SET, "032x")
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 new_id = _RandomUuids()

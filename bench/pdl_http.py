@@ -120,6 +120,13 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
             cost = (1 - median["pdl+audit"].rps / median["allow-all"].rps) * 100
             print(f"[pdl-http] {name}: PDL + audit cost {cost:.1f} % of throughput "
                   f"({connections} clients, {workers} workers, median of {rounds} rounds)")
+            # Each round runs the modes one after the other: a round's own pair shares the
+            # machine's state of the moment, which moves throughput by ±10 % between rounds.
+            paired = sorted((1 - p.rps / a.rps) * 100 for a, p in zip(
+                by_mode["allow-all"], by_mode["pdl+audit"], strict=True))
+            print(f"[pdl-http] {name}: paired by round, PDL + audit cost median "
+                  f"{paired[len(paired) // 2]:.1f} % (rounds: "
+                  + ", ".join(f"{c:.1f}" for c in paired) + ")")
             cpu = {mode: sorted(ms)[len(ms) // 2] for mode, ms in cpu_ms[name].items()}
             print(f"[pdl-http] {name}: server + database CPU per request (median) "
                   + ", ".join(f"{mode} {ms:.3f} ms" for mode, ms in cpu.items())

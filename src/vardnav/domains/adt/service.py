@@ -15,7 +15,6 @@ step is not allowed in the Encounter's state); see docs/adt.md for the state mac
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -76,6 +75,7 @@ from vardnav.domains.identity.access.principal import Principal
 from vardnav.errors import BadRequest, BusinessRuleViolation
 from vardnav.fhir.datetimes import instant
 from vardnav.fhir.hooks import Custody
+from vardnav.fhir.ids import new_id
 from vardnav.fhir.storage.repository import Repository
 
 CUSTODY_TTL = 60.0  # seconds a care unit's custody (unit and provider HSA-ids) is cached
@@ -118,7 +118,7 @@ class AdtWorkflow:
         t = self._time(at)
         self._patient(repo, patient_id)
         unit_ref, chain = care_unit(repo, unit_id)
-        enc = stays.new_encounter(encounter_id=str(uuid.uuid4()), patient_id=patient_id,
+        enc = stays.new_encounter(encounter_id=new_id(), patient_id=patient_id,
                                   kind=kind, status="in-progress", service_provider=unit_ref,
                                   at=instant(t))
         if chain:
@@ -142,7 +142,7 @@ class AdtWorkflow:
         expected = self._time(expected_at, "expected_at")
         self._patient(repo, patient_id)
         place = resolve(repo, bed_id=None, ward_id=ward_id)
-        enc = stays.new_encounter(encounter_id=str(uuid.uuid4()), patient_id=patient_id,
+        enc = stays.new_encounter(encounter_id=new_id(), patient_id=patient_id,
                                   kind="inpatient", status="planned",
                                   service_provider=place.unit_ref, at=instant(t))
         enc["location"] = [stays.entry(place.ward, "planned", None)]
@@ -185,7 +185,7 @@ class AdtWorkflow:
             practitioner(repo, nurse_id, "nurse")
         iso = instant(t)
         if before is None:
-            enc = stays.new_encounter(encounter_id=str(uuid.uuid4()), patient_id=patient_id,
+            enc = stays.new_encounter(encounter_id=new_id(), patient_id=patient_id,
                                       kind="inpatient", status="in-progress",
                                       service_provider=place.unit_ref, at=iso)
         else:

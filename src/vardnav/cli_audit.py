@@ -65,6 +65,7 @@ def verify_command(anchor: str | None = typer.Option(
     summary.add_row("sealed records", str(report.sealed))
     summary.add_row("unsealed records", str(report.unsealed))
     summary.add_row("seals", str(report.seals))
+    summary.add_row("frames", str(len(report.frames_checked)))
     summary.add_row("recorded", f"{_when(report.first_recorded)} – "
                                 f"{_when(report.last_recorded)} UTC")
     console.print(summary)

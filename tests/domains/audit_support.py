@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select
 
 from conftest import FHIR_JSON, bearer, mint_token
+from vardnav.domains.access.audit_frames import parsed_frames, render
 from vardnav.domains.access.models import audit_log, audit_log_patient, audit_seal
 from vardnav.domains.identity.access.principal import Principal
 from vardnav.domains.identity.access.scopes import parse_scopes
@@ -57,14 +58,16 @@ def create(c: TestClient, resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def log_rows(engine: Engine) -> list[dict[str, Any]]:
-    """Every log row in seq order, with its patients and parsed event."""
+    """Every log row in seq order, with its patients, its stored entry and its AuditEvent."""
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(audit_log)
                                                        .order_by(audit_log.c.seq))]
         links = conn.execute(select(audit_log_patient)).all()
+        frames = parsed_frames(conn, [json.loads(row["event"]) for row in rows])
     for row in rows:
         row["patients"] = sorted(link.patient for link in links if link.seq == row["seq"])
-        row["parsed"] = json.loads(row["event"])
+        row["stored"] = json.loads(row["event"])
+        row["parsed"] = render(row["stored"], frames)  # the AuditEvent, its frame filled in
     return rows
 
 

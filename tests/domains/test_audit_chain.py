@@ -107,7 +107,8 @@ def test_an_altered_record_is_found(log: Engine) -> None:
     record(log, 6)
     seal(log)
     seq = _seq_at(log, 3)
-    forged = log_rows(log)[2]["event"].replace('"action":"R"', '"action":"C"')
+    forged = log_rows(log)[2]["event"].replace('"outcome":"0"', '"outcome":"4"')
+    assert forged != log_rows(log)[2]["event"]
     _tamper(log, update(audit_log).where(audit_log.c.seq == seq).values(event=forged))
     report = verify(log)
     assert kinds(report) == ["altered"]

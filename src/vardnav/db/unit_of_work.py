@@ -33,11 +33,27 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     with engine.connect() as conn:
         # Read by the SQLite "begin" hook: writers take the write lock up front.
         conn.info["write"] = write
+        conn.info.pop(_AFTER_COMMIT, None)  # a transaction begun elsewhere may have left some
         try:
             with conn.begin():
                 yield conn
         finally:
             conn.info["write"] = False
+            committed = conn.info.pop(_AFTER_COMMIT, ())
+        for callback in committed:  # reached only once the transaction has committed
+            callback()
+
+
+_AFTER_COMMIT = "vardnav_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` once what `conn` has done so far is committed: at once in autocommit,
+    else when `transaction` commits (never, if it rolls back or was begun elsewhere)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        callback()
+    else:
+        conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *,

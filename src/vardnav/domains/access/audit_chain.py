@@ -42,6 +42,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from vardnav.db.unit_of_work import run_in_transaction
 from vardnav.domains.access.audit_events import canonical, patients_in
+from vardnav.domains.access.audit_frames import FRAME, load_frames
 from vardnav.domains.access.models import audit_log, audit_log_patient, audit_seal
 
 GENESIS = "0" * 64
@@ -232,7 +233,7 @@ FROM audit_log WHERE seq > :after AND seq <= :upto ORDER BY seq LIMIT :limit
 
 @dataclass
 class Problem:
-    kind: str  # altered, removed, inserted, reordered, unsealed, index, anchor
+    kind: str  # altered, removed, inserted, reordered, unsealed, index, frame, anchor
     message: str
     seq: int | None = None
     seal: int | None = None
@@ -248,6 +249,7 @@ class ChainReport:
     first_recorded: float | None = None
     last_recorded: float | None = None
     problems: list[Problem] = field(default_factory=list)
+    frames_checked: set[str] = field(default_factory=set)  # frames found as named (digests)
 
     @property
     def ok(self) -> bool:
@@ -307,17 +309,22 @@ def _check_rows(conn: Connection, report: ChainReport, seal_row: Any,
         .where(audit_log.c.seq >= seal_row.first_seq, audit_log.c.seq <= seal_row.last_seq)
         ).mappings()}
     indexed = _patient_index(conn, list(rows))
+    named: dict[str, int] = {}  # frame digest → the first seq naming it
     suspects = []
     for seq, row in rows.items():
         if listed.get(seq) != row_digest(row):
             suspects.append(seq)
             continue
         report.sealed += 1
+        event = json.loads(row["event"])
+        if event.get(FRAME) is not None:
+            named.setdefault(str(event[FRAME]), seq)
         if row["recorded"] < settled:
-            _check_index(report, row, indexed.get(seq, set()), number)
+            _check_index(report, row, event, indexed.get(seq, set()), number)
         recorded = float(row["recorded"])
         report.first_recorded = min(report.first_recorded or recorded, recorded)
         report.last_recorded = max(report.last_recorded or recorded, recorded)
+    _check_frames(conn, report, named, number)
     missing = [seq for seq in listed if seq not in rows]
     # Rows moved to other seq numbers match the digest listed for their old number.
     others = [seq for seq in [*suspects, *missing] if seq in listed][:MAX_DIAGNOSED]
@@ -365,10 +372,29 @@ def _patient_index(conn: Connection, seqs: list[int]) -> dict[int, set[str]]:
     return out
 
 
-def _check_index(report: ChainReport, row: Mapping[str, Any], indexed: set[str],
-                 number: int) -> None:
+def _check_frames(conn: Connection, report: ChainReport, named: dict[str, int],
+                  number: int) -> None:
+    """Each frame the sealed records name must be there, unaltered: a record's digest covers
+    only its frame's digest (audit_frames.py). Each frame is checked once per verification."""
+    unchecked = {d: seq for d, seq in named.items() if d not in report.frames_checked}
+    stored = load_frames(conn, unchecked)
+    for digest, seq in sorted(unchecked.items(), key=lambda item: item[1]):
+        text = stored.get(digest)
+        if text is None:
+            report.problems.append(Problem(
+                "frame", f"the frame {digest[:16]}… that seq {seq} (seal {number}) and others "
+                "name was removed: their agents, action and purpose are lost", seq, number))
+        elif hashlib.sha256(text.encode()).hexdigest() != digest:
+            report.problems.append(Problem(
+                "frame", f"the frame {digest[:16]}… that seq {seq} (seal {number}) and others "
+                "name was altered: it no longer matches its digest", seq, number))
+        report.frames_checked.add(digest)
+
+
+def _check_index(report: ChainReport, row: Mapping[str, Any], event: dict[str, Any],
+                 indexed: set[str], number: int) -> None:
     # The patient index serves the log extract: a missing entry would hide an access there.
-    named = set(patients_in(json.loads(row["event"])))
+    named = set(patients_in(event))
     if named != indexed:
         missing, extra = sorted(named - indexed), sorted(indexed - named)
         report.problems.append(Problem(

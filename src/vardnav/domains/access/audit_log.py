@@ -23,8 +23,9 @@ from sqlalchemy.exc import OperationalError
 
 from vardnav.db.direct import Direct
 from vardnav.db.engine import PREPARED
-from vardnav.db.unit_of_work import run_in_transaction
+from vardnav.db.unit_of_work import after_commit, run_in_transaction
 from vardnav.domains.access.audit_events import AuditRow, PendingRead, audit_row
+from vardnav.domains.access.audit_frames import KnownFrames, store_frame
 from vardnav.domains.access.background_reads import BackgroundReads
 from vardnav.domains.access.models import audit_log, audit_log_patient
 from vardnav.domains.access.read_rows import insert_rows
@@ -40,6 +41,8 @@ class DatabaseAuditSink:
         self.synchronous_reads = synchronous_reads
         # Set while the server runs with background reads (background_reads.py).
         self.background: BackgroundReads | None = None
+        # The frames (audit_frames.py) this sink has seen committed to its database.
+        self.known = KnownFrames()
 
     def record(self, conn: Connection, ctx: RequestContext, event: AuditRecord) -> None:
         recorded = self.clock()
@@ -50,13 +53,13 @@ class DatabaseAuditSink:
             # The writer builds the entry (audit_events.PendingRead); the time is now.
             if background is None or not background.submit(
                     PendingRead.taken(ctx, event, recorded)):
-                insert_rows(conn, [audit_row(ctx, event, recorded)])
+                insert_rows(conn, [audit_row(ctx, event, recorded)], self.known)
             return
         row = audit_row(ctx, event, recorded)
         if conn.dialect.name == "sqlite" and reading:
-            _store_beside_sqlite_read(conn, row)
+            _store_beside_sqlite_read(conn, row, self.known)
         else:
-            store(conn, row)
+            store(conn, row, self.known)
 
 
 # Built once: statements with bound parameters hit SQLAlchemy's compiled cache.
@@ -66,8 +69,14 @@ _INSERT_ROW = Direct(insert(audit_log).execution_options(**PREPARED))
 _INSERT_PATIENTS = Direct(insert(audit_log_patient).execution_options(**PREPARED))
 
 
-def store(conn: Connection, row: AuditRow) -> int:
-    """Insert one row (and its patient index rows); returns its seq."""
+def store(conn: Connection, row: AuditRow, known: KnownFrames | None = None) -> int:
+    """Insert one row (its frame, unless `known` has seen it stored, and its patient index
+    rows) in `conn`'s transaction; returns its seq."""
+    frame = row.frame
+    if frame is not None and (known is None or frame.digest not in known):
+        store_frame(conn, frame)
+        if known is not None:
+            after_commit(conn, lambda: known.add((frame.digest,)))
     result = _INSERT_ROW(conn, {"recorded": row.recorded, "event": row.event, **row.columns})
     seq = int(result.inserted_primary_key[0])
     if row.patients:
@@ -75,16 +84,16 @@ def store(conn: Connection, row: AuditRow) -> int:
     return seq
 
 
-def _store_beside_sqlite_read(conn: Connection, row: AuditRow) -> None:
+def _store_beside_sqlite_read(conn: Connection, row: AuditRow, known: KnownFrames) -> None:
     # SQLite never waits when a read transaction turns into a write: if another writer holds
     # the lock, or committed since this read began, the insert fails at once (SQLITE_BUSY).
     # Then the row goes in a short write transaction of its own, which does wait for the
     # lock; like a PostgreSQL read (autocommit), the entry is committed before the answer.
     try:
         with conn.begin_nested():
-            store(conn, row)
+            store(conn, row, known)
         return
     except OperationalError as exc:
         if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
             raise
-    run_in_transaction(conn.engine, lambda own: store(own, row))
+    run_in_transaction(conn.engine, lambda own: store(own, row, known))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -97,7 +98,8 @@ async def reads_in_background(sink: object, engine: Engine, interval: float,
             and engine.dialect.name == "postgresql" and not sink.synchronous_reads):
         yield
         return
-    writer = BackgroundReads(engine, insert_rows, interval=interval)
+    writer = BackgroundReads(engine, functools.partial(insert_rows, known=sink.known),
+                             interval=interval)
     writer.start()
     sink.background = writer
     try:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from vardnav.domains.access.audit_events import AGENT_TYPE, HSA_SYSTEM, caller_of
+from vardnav.domains.access.audit_frames import parsed_frames, render
 from vardnav.domains.access.audit_names import exists, organisation_names, staff_names
 from vardnav.domains.access.models import audit_log, audit_log_patient
 from vardnav.errors import BadRequest, Forbidden, NotFound, TooCostly
@@ -113,15 +114,28 @@ def extract(repo: Repository, patient: str, since: float | None, until: float | 
     orgs = organisation_names(repo.conn, {h for r in rows for h in (r.unit, r.provider) if h})
     staff = staff_names(repo.conn, {r.user_id for r in rows if r.kind == "staff"
                                     and r.user_id}) if shows_users else {}
-    accesses = [Access(r.seq, r.recorded, json.loads(r.event), r.interaction,
+    stored = [json.loads(r.event) for r in rows]
+    frames = parsed_frames(repo.conn, stored)
+    accesses = [Access(r.seq, r.recorded, _rendered(e, frames), r.interaction,
                        r.resource_type, r.kind, _user(r.kind, r.user_id, shows_users),
                        staff.get(r.user_id), r.unit, orgs.get(r.unit), r.provider,
-                       orgs.get(r.provider), r.purpose, r.outcome) for r in rows]
+                       orgs.get(r.provider), r.purpose, r.outcome)
+                for r, e in zip(rows, stored, strict=True)]
     repo.s.audit.record(repo.conn, repo.ctx, AuditRecord(
         "operation:log-extract", "Patient", [patient], patients=[patient],
         detail={"accesses": len(accesses), "since": since and instant(since),
                 "until": until and instant(until)}))
     return accesses
+
+
+def _rendered(stored: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return render(stored, frames)
+    except KeyError:  # its frame is gone: `vardnav audit verify` reports it; show what is left
+        return {"resourceType": "AuditEvent", "id": stored.get("id"),
+                "agent": [{"type": {"text": "unknown"}}],
+                "recorded": stored.get("recorded"), "outcome": stored.get("outcome"),
+                "outcomeDesc": "this entry's frame is missing from the access log"}
 
 
 def _user(kind: str | None, user: str | None, shows_users: bool) -> str | None:

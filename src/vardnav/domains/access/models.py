@@ -55,6 +55,14 @@ audit_log_patient = Table(
     Index("ix_audit_patient_seq", "seq"),
 )
 
+# What a caller's entries share, stored once (migration 0014, audit_frames.py): keyed by the
+# sha256 of the text, which the entries' digests cover.
+audit_frame = Table(
+    "audit_frame", metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("frame", Text, nullable=False),
+)
+
 # The hash chain (migration 0012): one row per sealed batch of log rows.
 audit_seal = Table(
     "audit_seal", metadata,

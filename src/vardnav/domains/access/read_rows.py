@@ -9,7 +9,9 @@ import orjson
 from sqlalchemy import Connection, text
 
 from vardnav.db.engine import PREPARED
+from vardnav.db.unit_of_work import after_commit
 from vardnav.domains.access.audit_events import AuditRow
+from vardnav.domains.access.audit_frames import KnownFrames
 
 ROW_COLUMNS = ("user_id", "kind", "unit", "provider", "purpose", "care_relationship",
                "interaction", "resource_type", "outcome")
@@ -29,11 +31,17 @@ ROW_COLUMNS = ("user_id", "kind", "unit", "provider", "purpose", "care_relations
 # their patients through the event text cost 6–8 µs more database CPU per row, measured.)
 # The sequence is looked up once per statement (a sub-select): in the row's expression the
 # catalog lookup ran for every row (measured, 35 rows a batch: 32 → 30.5 µs of database CPU
-# per row).
+# per row). The frames the rows name (audit_frames.py) go in the same statement, so no row
+# is ever stored without its frame; only those this process has not seen stored are sent.
 SEPARATOR = "\x1e"
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _INSERT_BATCH = text(f"""
 WITH local_settings AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+frames AS (
+    INSERT INTO audit_frame (digest, frame)
+    SELECT digest, frame FROM json_to_recordset(CAST(:frames AS json)) AS (digest text, frame text)
+    ON CONFLICT DO NOTHING
+),
 input AS (
     SELECT nextval((SELECT pg_get_serial_sequence('audit_log', 'seq'))) AS seq, submitted.*
     FROM (SELECT r.*, e.event
@@ -55,10 +63,19 @@ WHERE input.patients <> ''
 """).execution_options(**PREPARED)
 
 
-def insert_rows(conn: Connection, rows: list[AuditRow]) -> None:
+def insert_rows(conn: Connection, rows: list[AuditRow],
+                known: KnownFrames | None = None) -> None:
+    """Insert `rows` and the frames they name that `known` does not hold (all, without
+    one); in autocommit (as the read paths run) `known` then holds them."""
     if any(SEPARATOR in r.event for r in rows):  # never from orjson: refuse, do not split
         raise ValueError("an access-log event contains the record separator U+001E")
     payload = [{"recorded": r.recorded, "patients": " ".join(r.patients),
                 **{c: r.columns.get(c) for c in ROW_COLUMNS}} for r in rows]
-    conn.execute(_INSERT_BATCH, {"rows": orjson.dumps(payload).decode(),
-                                 "events": SEPARATOR.join(r.event for r in rows)})
+    frames = {r.frame.digest: r.frame.text for r in rows
+              if r.frame is not None and (known is None or r.frame.digest not in known)}
+    conn.execute(_INSERT_BATCH, {
+        "rows": orjson.dumps(payload).decode(),
+        "events": SEPARATOR.join(r.event for r in rows),
+        "frames": orjson.dumps([{"digest": d, "frame": t} for d, t in frames.items()]).decode()})
+    if known is not None and frames:
+        after_commit(conn, lambda: known.add(frames))

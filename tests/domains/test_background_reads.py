@@ -7,18 +7,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
-from audit_support import clear_log, create, log_rows, staff_client
+from audit_support import clear_log, create, log_rows, staff_client, staff_principal
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from conftest import observation, patient
 from vardnav.domains.access.audit_events import AuditRow, PendingRead, audit_row
+from vardnav.domains.access.audit_frames import KnownFrames
 from vardnav.domains.access.background_reads import BackgroundReads
-from vardnav.domains.access.models import audit_log_patient
+from vardnav.domains.access.models import audit_frame, audit_log_patient
 from vardnav.domains.access.read_rows import insert_rows
 from vardnav.fhir.hooks import AuditRecord, RequestContext
 from vardnav.main import create_app
@@ -135,9 +137,45 @@ def test_an_event_holding_the_separator_itself_is_refused_not_split(engine: Engi
     assert log_rows(engine) == []
 
 
-def insert_rows_autocommit(engine: Engine, rows: list[AuditRow]) -> None:
+def insert_rows_autocommit(engine: Engine, rows: list[AuditRow],
+                           known: KnownFrames | None = None) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        insert_rows(conn, rows)
+        insert_rows(conn, rows, known)
+
+
+def test_a_batch_stores_the_frames_its_rows_name_once_and_only_when_it_commits(
+        engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch insert is PostgreSQL's")
+    clear_log(engine)
+    user = f"SE2321000131-T1-B{uuid.uuid4().hex[:8]}"  # frames of its own
+    ctx = RequestContext(principal=staff_principal(subject=user))
+    rows = [audit_row(ctx, AuditRecord("read", "Patient", [f"r{n}"], patients=[f"p{n}"]),
+                      float(n)) for n in range(3)]
+    frame = rows[0].frame
+    assert frame is not None and {r.frame for r in rows} == {frame}
+    known = KnownFrames()
+    bad = dataclasses.replace(rows[2], columns={**rows[2].columns, "outcome": None})
+    with pytest.raises(IntegrityError):
+        insert_rows_autocommit(engine, [*rows[:2], bad], known)
+    assert frame.digest not in known and _frame_text(engine, frame.digest) is None
+    insert_rows_autocommit(engine, rows[:2], known)
+    assert frame.digest in known and _frame_text(engine, frame.digest) == frame.text
+    assert [r["parsed"]["agent"][0]["who"]["identifier"]["value"]
+            for r in log_rows(engine)] == [user, user]
+    # Once known, a batch no longer sends it: taken away, it is not written back.
+    with engine.begin() as conn:
+        conn.execute(delete(audit_frame).where(audit_frame.c.digest == frame.digest))
+    insert_rows_autocommit(engine, rows[2:], known)
+    assert _frame_text(engine, frame.digest) is None
+    insert_rows_autocommit(engine, rows[2:])  # without `known`: every frame is sent
+    assert _frame_text(engine, frame.digest) == frame.text
+
+
+def _frame_text(engine: Engine, digest: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(audit_frame.c.frame)
+                            .where(audit_frame.c.digest == digest)).scalar()
 
 
 def test_a_batch_that_fails_writes_none_of_its_rows_and_keeps_them_queued(

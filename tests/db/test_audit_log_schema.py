@@ -1,9 +1,11 @@
-"""The access log's read-path schema (migration 0011a): what each read writes stays lean."""
+"""The access log's read-path schema (migrations 0011a, 0012, 0014): what each read writes
+stays lean."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from vardnav.db.migrate import downgrade, upgrade
@@ -69,3 +71,24 @@ def test_migration_0012_moves_the_chain_to_seals_and_keeps_the_old_links(
         rows = conn.execute(text("SELECT seq, chain_pos, hash FROM audit_log ORDER BY seq"))
         assert [tuple(r) for r in rows] == [(1, 1, "a" * 64), (2, None, None)]
     old.dispose()
+
+
+def test_migration_0014_goes_down_only_while_no_entry_names_a_frame(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    upgrade(url)
+    downgrade(url, "0013")  # nothing stored yet: the frames table goes
+    gone = create_engine(url)
+    assert "audit_frame" not in inspect(gone).get_table_names()
+    gone.dispose()
+    upgrade(url)
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO audit_log (seq, recorded, event, interaction, outcome) "
+            "VALUES (1, 1.0, :e, 'read', 'success')"), {"e": '{"frame":"' + "a" * 64 + '"}'})
+    eng.dispose()
+    with pytest.raises(RuntimeError, match="stored with frames"):
+        downgrade(url, "0013")  # those entries could no longer be read
+    still = create_engine(url)
+    assert "audit_frame" in inspect(still).get_table_names()
+    still.dispose()

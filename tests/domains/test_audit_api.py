@@ -24,10 +24,12 @@ from audit_support import (
     staff_client,
 )
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, insert, select
 
 from conftest import FHIR_JSON, observation, patient
 from vardnav.domains.access.append_only import AppendOnlyAuditPolicy
+from vardnav.domains.access.audit_frames import FRAME
+from vardnav.domains.access.models import audit_frame
 from vardnav.errors import MethodNotAllowed
 from vardnav.fhir.hooks import AllowAllPolicy, RequestContext
 from vardnav.fhir.storage.repository import EngineServices
@@ -133,6 +135,32 @@ def test_the_patient_gets_their_log_extract(audit_app: Any, accessed: dict[str, 
     last = log_rows(engine)[-1]
     assert last["interaction"] == "operation:log-extract" and last["patients"] == [pid]
     assert last["kind"] == "resident" and last["purpose"] == "PATRQT"
+
+
+def test_an_extract_still_answers_when_a_frame_is_missing(
+        audit_app: Any, accessed: dict[str, str], engine: Engine,
+        db_audit_services: EngineServices) -> None:
+    """A removed frame is tampering (`vardnav audit verify` names it); the patient's extract
+    still lists the access, when and where, and says what is missing."""
+    pid = accessed["patient"]
+    read = next(r for r in log_rows(engine) if r["interaction"] == "read"
+                and r["patients"] == [pid])
+    digest = read["stored"][FRAME]
+    with engine.begin() as conn:
+        text = conn.execute(select(audit_frame.c.frame)
+                            .where(audit_frame.c.digest == digest)).scalar_one()
+        conn.execute(delete(audit_frame).where(audit_frame.c.digest == digest))
+    try:
+        r = resident_client(audit_app, pid).get(f"/fhir/Patient/{pid}/$log-extract")
+    finally:  # other tests' sinks know this frame as stored
+        with engine.begin() as conn:
+            conn.execute(insert(audit_frame).values(digest=digest, frame=text))
+    assert r.status_code == 200, r.text
+    [gap] = [e["resource"] for e in r.json()["entry"]
+             if e["resource"]["id"] == read["stored"]["id"]]
+    db_audit_services.validator.validate(gap)
+    assert gap["outcomeDesc"] == "this entry's frame is missing from the access log"
+    assert gap["agent"][1]["who"]["identifier"]["value"] == UNIT  # from the row's columns
 
 
 def test_the_extract_as_csv(audit_app: Any, accessed: dict[str, str]) -> None:

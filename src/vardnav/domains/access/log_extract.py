@@ -22,7 +22,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vardnav.domains.access.audit_events import AGENT_TYPE, HSA_SYSTEM, caller_of
+from vardnav.domains.access.audit_events import (
+    AGENT_TYPE,
+    AUDIT_EVENT_TYPE,
+    HSA_SYSTEM,
+    caller_of,
+)
 from vardnav.domains.access.audit_frames import parsed_frames, render
 from vardnav.domains.access.audit_names import exists, organisation_names, staff_names
 from vardnav.domains.access.models import audit_log, audit_log_patient
@@ -128,14 +133,19 @@ def extract(repo: Repository, patient: str, since: float | None, until: float | 
     return accesses
 
 
+MISSING_FRAME = "this entry's frame is missing from the access log"
+
+
 def _rendered(stored: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
     try:
         return render(stored, frames)
     except KeyError:  # its frame is gone: `vardnav audit verify` reports it; show what is left
         return {"resourceType": "AuditEvent", "id": stored.get("id"),
-                "agent": [{"type": {"text": "unknown"}}],
+                "type": {"system": AUDIT_EVENT_TYPE, "code": "rest"},
                 "recorded": stored.get("recorded"), "outcome": stored.get("outcome"),
-                "outcomeDesc": "this entry's frame is missing from the access log"}
+                "outcomeDesc": MISSING_FRAME,
+                "agent": [{"type": {"text": "unknown"}, "requestor": True}],
+                "source": {"observer": {"display": "Vårdnav"}}}
 
 
 def _user(kind: str | None, user: str | None, shows_users: bool) -> str | None:
@@ -157,6 +167,8 @@ def _view(a: Access, patient: str) -> dict[str, Any]:
     view: dict[str, Any] = {k: e[k] for k in ("resourceType", "id", "type", "subtype",
                                               "action", "recorded", "outcome",
                                               "purposeOfEvent", "source") if k in e}
+    if e.get("outcomeDesc") == MISSING_FRAME:  # other outcome texts are not the patient's
+        view["outcomeDesc"] = MISSING_FRAME
     user: dict[str, Any] = {"type": e["agent"][0]["type"], "requestor": True}
     if a.user and a.kind == "staff":
         user["who"] = {"identifier": {"system": HSA_SYSTEM, "value": a.user},

@@ -6,8 +6,10 @@ type, subtype and action, the agents (user, care unit, care provider, app), the 
 use and the source. That is about 1.4 kB of a read's 1.8 kB AuditEvent. An entry stores the
 rest: its id, time, outcome, entities (patients and resources), the caller's network address
 and the frame's sha256 (≈ 0.45 kB for a read). Every entry's bytes are parsed, written,
-WAL-logged and hashed again by the sealer: with the frame apart, a read's row cost
-PostgreSQL 42.5 → 32 µs to insert and 27 → 16 µs to hash (measured, see bench/README.md).
+WAL-logged and hashed again by the sealer: with the frame apart, a read's entry took
+PostgreSQL 39–43 → 33–39 µs to insert and 27–37 → 15–26 µs to hash, the writer 34.5–37.5 →
+29.5–33 µs to build and send, and 2,408 → 1,107 bytes of WAL (three alternated pairs of
+30,000 entries, bench/README.md).
 
 The chain still covers everything: an entry's digest covers the frame's digest, and
 `vardnav audit verify` checks every frame against the digest that names it, so an altered
@@ -32,8 +34,6 @@ from vardnav.domains.access.models import audit_frame
 
 FRAME = "frame"  # the stored entry's key naming its frame
 ADDRESS = "address"  # the stored entry's key for the caller's network address
-FRAMED_KEYS = ("action", "agent", "purposeOfEvent", "resourceType", "source", "subtype",
-               "type")
 
 
 @dataclass(frozen=True)

@@ -382,12 +382,14 @@ def _check_frames(conn: Connection, report: ChainReport, named: dict[str, int],
         text = stored.get(digest)
         if text is None:
             report.problems.append(Problem(
-                "frame", f"the frame {digest[:16]}… that seq {seq} (seal {number}) and others "
-                "name was removed: their agents, action and purpose are lost", seq, number))
+                "frame", f"the frame {digest[:16]}… named by seq {seq} (seal {number}) and any "
+                "later record naming it was removed: their agents, action and purpose are lost",
+                seq, number))
         elif hashlib.sha256(text.encode()).hexdigest() != digest:
             report.problems.append(Problem(
-                "frame", f"the frame {digest[:16]}… that seq {seq} (seal {number}) and others "
-                "name was altered: it no longer matches its digest", seq, number))
+                "frame", f"the frame {digest[:16]}… named by seq {seq} (seal {number}) and any "
+                "later record naming it was altered: it no longer matches its digest",
+                seq, number))
         report.frames_checked.add(digest)
 
 

@@ -201,13 +201,13 @@ def frame_for(caller: Caller, interaction: str, purpose: str | None) -> Frame:
     hashed once (a user's reads all share one)."""
     parts: dict[str, Any] = {"resourceType": "AuditEvent", **_type_and_subtype(interaction),
                              "action": _ACTIONS.get(interaction, "E"),
-                             "agent": _agents(caller), "source": _SOURCE}
+                             "agent": _agents(caller), "source": SOURCE}
     if purpose:
         parts["purposeOfEvent"] = [_act_reason(purpose)]
     return make_frame(parts)
 
 
-_SOURCE = {"observer": {"display": "Vårdnav"}}
+SOURCE = {"observer": {"display": "Vårdnav"}}  # the observer of every entry
 
 
 def _type_and_subtype(interaction: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from vardnav.domains.access.audit_events import (
     AGENT_TYPE,
     AUDIT_EVENT_TYPE,
     HSA_SYSTEM,
+    SOURCE,
     caller_of,
 )
 from vardnav.domains.access.audit_frames import parsed_frames, render
@@ -145,7 +146,7 @@ def _rendered(stored: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
                 "recorded": stored.get("recorded"), "outcome": stored.get("outcome"),
                 "outcomeDesc": MISSING_FRAME,
                 "agent": [{"type": {"text": "unknown"}, "requestor": True}],
-                "source": {"observer": {"display": "Vårdnav"}}}
+                "source": SOURCE}
 
 
 def _user(kind: str | None, user: str | None, shows_users: bool) -> str | None:

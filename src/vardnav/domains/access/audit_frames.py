@@ -106,4 +106,3 @@ def store_frame(conn: Connection, frame: Frame) -> None:
     else:
         stmt = sqlite_insert(audit_frame).values(values).on_conflict_do_nothing()
     conn.execute(stmt)
-

@@ -3,13 +3,16 @@ uvicorn server with 8 concurrent clients on the 1M-resource PostgreSQL store, on
 production app (PDL + access log) and once as the same app with the access layers minus PDL
 and an in-memory log ("allow-all", `allow_all_app` below). The caller is a ward nurse with a
 care relationship to the sampled patients (see bench/pdl_overhead.py for the in-process run).
+The servers run side by side and the load moves between them in short slices (`run`).
 
-    python -m bench.pdl_http --seconds 15
+    python -m bench.pdl_http --split --store-as-is --rounds 12 --seconds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import time
 from typing import Any
 
 from bench.common import KEYS, cpu_between, fresh_database, server, service_cpu
@@ -18,6 +21,8 @@ from bench.pdl_overhead import REGION, WARDS, backfill_custody, relate, sample
 from bench.search_1m import TARGET, ensure_store
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
+
+SEAL_PAUSE = 2.5  # seconds after each slice: the sealer ticks every second (audit_sealer.py)
 
 
 def allow_all_app() -> Any:
@@ -60,7 +65,7 @@ def nurse_token(base: str) -> str:
                             ttl_seconds=6 * 3600, claims=claims)
 
 
-def run(seconds: int, connections: int, workers: int, patients: int, *, only: str | None,
+def run(seconds: float, connections: int, workers: int, patients: int, *, only: str | None,
         split: bool, build: bool, rounds: int, loaders: int = 1) -> None:
     with fresh_database("postgres", keep="vardnav_bench_1m") as url:
         if build:
@@ -84,87 +89,99 @@ def run(seconds: int, connections: int, workers: int, patients: int, *, only: st
                 "pdl+audit": "vardnav.main:create_app"}
         if split:
             apps["pdl, log in memory"] = "bench.pdl_http:pdl_without_log_app"
-        # Rounds alternate the apps, so a machine busy with something else for a while
-        # weighs on every mode alike; each mode's median round is reported.
         runs: dict[str, dict[str, list[Any]]] = {
             name: {mode: [] for mode in apps} for name in workloads}
-        # Server and database CPU per request: steadier than throughput on a shared machine
-        # (the load generator's own CPU is left out: it is the same for every mode).
+        # Server and database CPU per request (the load generator's own CPU is left out: it
+        # is the same for every mode).
         cpu_ms: dict[str, dict[str, list[float]]] = {
             name: {mode: [] for mode in apps} for name in workloads}
         database = url.rsplit("/", 1)[1]
-        for number in range(rounds):
-            # Every other round runs the modes in reverse: a machine that speeds up or slows
-            # down through a run (seen: allow-all 1,249 → 1,796 req/s over five rounds)
-            # favours the later modes of a round, so each mode is later in half the rounds.
-            order = list(apps.items())
-            for mode, factory in order if number % 2 == 0 else reversed(order):
-                vacuum_log(url)
-                with server(url, workers=workers, factory=factory) as (base, proc):
-                    origin = base.rsplit("/fhir", 1)[0]
-                    auth = nurse_token(base)
-                    for name, paths in workloads.items():
-                        run_load(origin, paths, connections, 5, auth,
-                                 workers=workers)  # warm-up
+        vacuum_log(url)
+        # Every mode's server runs for the whole run, and the load moves from one to the next
+        # in short slices. This machine's speed drifts by tens of per cent over minutes
+        # (allow-all reads 2,124 → 3,148 req/s in one run of restarted servers), so a mode is
+        # compared with the slice run just before or after it: rounds of one server each
+        # restarted per mode moved by ±15 % (paired costs 8–43 %), slices of 3 s by a few.
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for mode, factory in apps.items():
+                base, proc = stack.enter_context(server(url, workers=workers, factory=factory))
+                servers[mode] = (base.rsplit("/fhir", 1)[0], proc, nurse_token(base))
+            for name, paths in workloads.items():
+                for origin, _proc, auth in servers.values():  # warm-up
+                    run_load(origin, paths, connections, 5, auth, workers=workers)
+                for number in range(rounds):
+                    # Every other round in reverse, so no mode always follows another.
+                    order = list(servers.items())
+                    for mode, (origin, proc, auth) in (
+                            order if number % 2 == 0 else reversed(order)):
                         before = service_cpu(proc.pid, database)
                         result = run_load(origin, paths, connections, seconds, auth,
                                           workers=workers)
+                        # The sealer seals a range on its tick after the range settles: the
+                        # pause lets it seal this slice's entries before the next slice, so
+                        # their CPU is this mode's (and not the next one's).
+                        time.sleep(SEAL_PAUSE)
                         cpu = cpu_between(before, service_cpu(proc.pid, database))
                         runs[name][mode].append(result)
                         cpu_ms[name][mode].append(1000 * cpu / max(result.requests, 1))
-        for name, by_mode in runs.items():
-            median = {mode: sorted(rs, key=lambda r: r.rps)[len(rs) // 2]
-                      for mode, rs in by_mode.items()}
-            for mode, r in median.items():
-                every = ", ".join(f"{x.rps:,.0f}" for x in by_mode[mode])
-                splits = sorted({"+".join(map(str, x.split)) for x in by_mode[mode]})
-                print(f"[pdl-http] {name}, {mode}: {r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, "
-                      f"p95 {r.p95:.1f} ms, errors {r.errors} (rounds: {every}; connections "
-                      f"per worker: {', '.join(splits)})")
-            cost = (1 - median["pdl+audit"].rps / median["allow-all"].rps) * 100
-            print(f"[pdl-http] {name}: PDL + audit cost {cost:.1f} % of throughput "
-                  f"({connections} clients, {workers} workers, median of {rounds} rounds)")
-            # Each round runs the modes one after the other: a round's own pair shares the
-            # machine's state of the moment, which moves throughput by ±10 % between rounds.
-            paired = sorted((1 - p.rps / a.rps) * 100 for a, p in zip(
-                by_mode["allow-all"], by_mode["pdl+audit"], strict=True))
-            print(f"[pdl-http] {name}: paired by round, PDL + audit cost median "
-                  f"{paired[len(paired) // 2]:.1f} % (rounds: "
-                  + ", ".join(f"{c:.1f}" for c in paired) + ")")
-            cpu = {mode: sorted(ms)[len(ms) // 2] for mode, ms in cpu_ms[name].items()}
-            print(f"[pdl-http] {name}: server + database CPU per request (median) "
-                  + ", ".join(f"{mode} {ms:.3f} ms" for mode, ms in cpu.items())
-                  + f"; at equal CPU, PDL + audit cost "
-                  f"{(1 - cpu['allow-all'] / cpu['pdl+audit']) * 100:.1f} % of throughput")
+                report(name, runs[name], cpu_ms[name], connections, workers, rounds)
+
+
+def report(name: str, by_mode: dict[str, list[Any]], cpu_ms: dict[str, list[float]],
+           connections: int, workers: int, rounds: int) -> None:
+    median = {mode: sorted(rs, key=lambda r: r.rps)[len(rs) // 2]
+              for mode, rs in by_mode.items()}
+    for mode, r in median.items():
+        every = ", ".join(f"{x.rps:,.0f}" for x in by_mode[mode])
+        splits = sorted({"+".join(map(str, x.split)) for x in by_mode[mode]})
+        print(f"[pdl-http] {name}, {mode}: {r.rps:,.0f} req/s, p50 {r.p50:.1f} ms, "
+              f"p95 {r.p95:.1f} ms, errors {r.errors} (slices: {every}; connections "
+              f"per worker: {', '.join(splits)})")
+    cost = (1 - median["pdl+audit"].rps / median["allow-all"].rps) * 100
+    print(f"[pdl-http] {name}: PDL + audit cost {cost:.1f} % of throughput "
+          f"({connections} clients, {workers} workers, median of {rounds} slices per mode)")
+    # A slice's own neighbour shares the machine's state of the moment.
+    paired = sorted((1 - p.rps / a.rps) * 100 for a, p in zip(
+        by_mode["allow-all"], by_mode["pdl+audit"], strict=True))
+    quarter = len(paired) // 4
+    print(f"[pdl-http] {name}: paired by round, PDL + audit cost median "
+          f"{paired[len(paired) // 2]:.1f} % (middle half {paired[quarter]:.1f} to "
+          f"{paired[-1 - quarter]:.1f} %; rounds: " + ", ".join(f"{c:.1f}" for c in paired)
+          + ")")
+    cpu = {mode: sorted(ms)[len(ms) // 2] for mode, ms in cpu_ms.items()}
+    print(f"[pdl-http] {name}: server + database CPU per request (median) "
+          + ", ".join(f"{mode} {ms:.3f} ms" for mode, ms in cpu.items())
+          + f"; at equal CPU, PDL + audit cost "
+          f"{(1 - cpu['allow-all'] / cpu['pdl+audit']) * 100:.1f} % of throughput")
 
 
 def vacuum_log(url: str) -> None:
     """VACUUM (ANALYZE) the access log and the care relationships, and CHECKPOINT, before
-    each server, so every round starts from the same state on a machine whose PostgreSQL
-    runs without autovacuum (this one). (Before migration 0012 sealing updated every log
-    row, and the dead versions of earlier rounds slowed later ones.) In production
-    autovacuum does this work; its CPU is not counted here."""
+    the servers start, so every run starts from the same state on a machine whose
+    PostgreSQL runs without autovacuum (this one). In production autovacuum does this work;
+    its CPU is not counted here."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"),
                          autocommit=True) as conn:
         conn.execute("SET statement_timeout = 0")
         conn.execute("VACUUM (ANALYZE) audit_log, audit_log_patient, pdl_care_relationship")
-        # And from the same point of the WAL: a checkpoint falling inside one round but not
-        # another would weigh on that round alone (the log is the only mode that writes).
+        # And from the same point of the WAL, run after run (the log is the only mode that
+        # writes).
         conn.execute("CHECKPOINT")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of one slice")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--patients", type=int, default=500)
     ap.add_argument("--only", help="run the workloads whose name contains this")
     ap.add_argument("--split", action="store_true",
                     help="also run PDL with an in-memory log (PDL's and the log's shares)")
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=12, help="slices per mode and workload")
     ap.add_argument("--store-as-is", action="store_true",
                     help="measure the kept store as it is, without completing it to 1M")
     ap.add_argument("--loaders", type=int, default=1,

@@ -100,8 +100,9 @@ def run(seconds: float, connections: int, workers: int, patients: int, *, only: 
         # Every mode's server runs for the whole run, and the load moves from one to the next
         # in short slices. This machine's speed drifts by tens of per cent over minutes
         # (allow-all reads 2,124 → 3,148 req/s in one run of restarted servers), so a mode is
-        # compared with the slice run just before or after it: rounds of one server each
-        # restarted per mode moved by ±15 % (paired costs 8–43 %), slices of 3 s by a few.
+        # compared with the slice run just before or after it. (Servers restarted per mode and
+        # round: the middle half of the paired costs spread 20–36 %; slices of 3 s: 21–27,
+        # 24–26 and 23–30 % in three runs.)
         with contextlib.ExitStack() as stack:
             servers = {}
             for mode, factory in apps.items():

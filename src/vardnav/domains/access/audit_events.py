@@ -199,8 +199,7 @@ def stored_entry(ctx: RequestContext, record: AuditRecord, recorded: float,
 def frame_for(caller: Caller, interaction: str, purpose: str | None) -> Frame:
     """What every entry of this caller, interaction and purpose has in common: built and
     hashed once (a user's reads all share one)."""
-    parts: dict[str, Any] = {"resourceType": "AuditEvent", **_type_and_subtype(interaction),
-                             "action": _ACTIONS.get(interaction, "E"),
+    parts: dict[str, Any] = {"resourceType": "AuditEvent", **interaction_parts(interaction),
                              "agent": _agents(caller), "source": SOURCE}
     if purpose:
         parts["purposeOfEvent"] = [_act_reason(purpose)]
@@ -208,6 +207,11 @@ def frame_for(caller: Caller, interaction: str, purpose: str | None) -> Frame:
 
 
 SOURCE = {"observer": {"display": "Vårdnav"}}  # the observer of every entry
+
+
+def interaction_parts(interaction: str) -> dict[str, Any]:
+    """An AuditEvent's type, subtype and action: what the interaction alone determines."""
+    return {**_type_and_subtype(interaction), "action": _ACTIONS.get(interaction, "E")}
 
 
 def _type_and_subtype(interaction: str) -> dict[str, Any]:

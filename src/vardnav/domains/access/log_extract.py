@@ -24,10 +24,10 @@ from sqlalchemy import select
 
 from vardnav.domains.access.audit_events import (
     AGENT_TYPE,
-    AUDIT_EVENT_TYPE,
     HSA_SYSTEM,
     SOURCE,
     caller_of,
+    interaction_parts,
 )
 from vardnav.domains.access.audit_frames import parsed_frames, render
 from vardnav.domains.access.audit_names import exists, organisation_names, staff_names
@@ -122,7 +122,7 @@ def extract(repo: Repository, patient: str, since: float | None, until: float | 
                                     and r.user_id}) if shows_users else {}
     stored = [json.loads(r.event) for r in rows]
     frames = parsed_frames(repo.conn, stored)
-    accesses = [Access(r.seq, r.recorded, _rendered(e, frames), r.interaction,
+    accesses = [Access(r.seq, r.recorded, _rendered(e, frames, r.interaction), r.interaction,
                        r.resource_type, r.kind, _user(r.kind, r.user_id, shows_users),
                        staff.get(r.user_id), r.unit, orgs.get(r.unit), r.provider,
                        orgs.get(r.provider), r.purpose, r.outcome)
@@ -137,12 +137,14 @@ def extract(repo: Repository, patient: str, since: float | None, until: float | 
 MISSING_FRAME = "this entry's frame is missing from the access log"
 
 
-def _rendered(stored: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
+def _rendered(stored: dict[str, Any], frames: dict[str, Any],
+              interaction: str) -> dict[str, Any]:
     try:
         return render(stored, frames)
     except KeyError:  # its frame is gone: `vardnav audit verify` reports it; show what is left
+        # (type, subtype and action follow from the row's interaction column alone)
         return {"resourceType": "AuditEvent", "id": stored.get("id"),
-                "type": {"system": AUDIT_EVENT_TYPE, "code": "rest"},
+                **interaction_parts(interaction),
                 "recorded": stored.get("recorded"), "outcome": stored.get("outcome"),
                 "outcomeDesc": MISSING_FRAME,
                 "agent": [{"type": {"text": "unknown"}, "requestor": True}],

@@ -46,8 +46,9 @@ def access_layers(settings: Settings, registry: SearchRegistry, engine: Any, *,
     from vardnav.domains.identity.organisation.directory import OrganizationDirectory
     from vardnav.domains.identity.organisation.options_policy import OptionsPolicy
 
-    law: AccessPolicy = PdlPolicy(OwnRecords(engine), inner or AllowAllPolicy()) if pdl else (
-        inner or AllowAllPolicy())
+    law: AccessPolicy = PdlPolicy(
+        OwnRecords(engine), inner or AllowAllPolicy(),
+        stored_checks=engine.dialect.name == "postgresql") if pdl else (inner or AllowAllPolicy())
     policy = ScopePolicy(registry, inner=OptionsPolicy(OrganizationDirectory(engine), law))
     if not pdl:
         return {"policy": policy}

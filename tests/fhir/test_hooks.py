@@ -36,7 +36,7 @@ class HidingPolicy:
             raise Forbidden("Deleting is not allowed for this caller")
 
     def query_filter(self, ctx: RequestContext, resource_type: str | None,
-                     table: Table) -> ColumnElement[bool] | None:
+                     table: Table, *, one_row: bool = False) -> ColumnElement[bool] | None:
         return table.c.fhir_id != SECRET if self.active else None
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:

@@ -40,12 +40,14 @@ class AccessPolicy(Protocol):
         """Raise `Forbidden` if `ctx` may not perform `interaction`."""
 
     def query_filter(self, ctx: RequestContext, resource_type: str | None,
-                     table: Table) -> ColumnElement[bool] | None:
+                     table: Table, *, one_row: bool = False) -> ColumnElement[bool] | None:
         """A SQL condition on `table` (the resource table) limiting what `ctx` may see.
 
         `resource_type` is None for system-level queries (any type). Applied inside every
         query (read, search, total, includes, chains, _has, history, $everything), so nothing
-        the caller may not read is counted, returned or revealed by existence.
+        the caller may not read is counted, returned or revealed by existence. `one_row`: the
+        query reads one resource by id, so a policy may shape its condition for a single row
+        (the same rule, evaluated differently).
         """
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +100,7 @@ class AllowAllPolicy:
         return None
 
     def query_filter(self, ctx: RequestContext, resource_type: str | None,
-                     table: Table) -> ColumnElement[bool] | None:
+                     table: Table, *, one_row: bool = False) -> ColumnElement[bool] | None:
         return None
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:

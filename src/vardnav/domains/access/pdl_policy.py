@@ -24,7 +24,19 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, and_, bindparam, exists, not_, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Float,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+)
 
 from vardnav.db.keyed_condition import KeyedCondition
 from vardnav.domains.access.own_record import OwnRecords
@@ -49,9 +61,12 @@ _KEPT_CONDITIONS = 4096
 
 class PdlPolicy:
     def __init__(self, own_records: OwnRecords | None = None,
-                 inner: AccessPolicy | None = None) -> None:
+                 inner: AccessPolicy | None = None, *, stored_checks: bool = False) -> None:
         self.own_records = own_records
         self.inner = inner or AllowAllPolicy()
+        # PostgreSQL (migration 0015): a read by id calls the rarely reached checks as stored
+        # functions instead of carrying them as sub-plans (staff_condition).
+        self.stored_checks = stored_checks
         # Building the condition costs more than running it on a read by id, so the
         # condition on the resource table is kept per staff assignment; the time is a bind
         # parameter read at execution, so a kept condition never goes stale.
@@ -64,28 +79,28 @@ class PdlPolicy:
         self.inner.authorize(ctx, interaction, resource_type, resource)
 
     def query_filter(self, ctx: RequestContext, resource_type: str | None,
-                     table: Table) -> ColumnElement[bool] | None:
-        inner = self.inner.query_filter(ctx, resource_type, table)
+                     table: Table, *, one_row: bool = False) -> ColumnElement[bool] | None:
+        inner = self.inner.query_filter(ctx, resource_type, table, one_row=one_row)
         p = ctx.principal
         if not (isinstance(p, Principal) and p.kind == "staff"):
             return inner
         mine = self.own_records.of(p.fhir_user) if self.own_records else frozenset()
-        own = self._condition(p, table, resource_type, mine)
+        own = self._condition(p, table, resource_type, mine, one_row and self.stored_checks)
         if own is None:
             return inner
         return own if inner is None else and_(own, inner)
 
     def _condition(self, p: Principal, table: Table, rtype: str | None,
-                   mine: frozenset[str]) -> ColumnElement[bool] | None:
+                   mine: frozenset[str], stored: bool) -> ColumnElement[bool] | None:
         kind = "Patient" if rtype == "Patient" else "any" if rtype is None else "type"
-        key = (p.subject, p.unit, p.provider, kind, mine)
+        key = (p.subject, p.unit, p.provider, kind, mine, stored)
         cacheable = table is resource  # aliases are made per query: build those afresh
         if cacheable:
             with self._lock:  # requests run in several threads
                 if key in self._conditions:
                     self._conditions.move_to_end(key)
                     return self._conditions[key]
-        own = staff_condition(p, table, rtype, _NOW)
+        own = staff_condition(p, table, rtype, _NOW, stored=stored)
         if mine:  # never their own record, whatever else would allow it
             not_mine = or_(table.c.patient_id.is_(None), table.c.patient_id.not_in(sorted(mine)))
             own = not_mine if own is None else and_(own, not_mine)
@@ -106,8 +121,12 @@ class PdlPolicy:
         return resource
 
 
-def staff_condition(p: Principal, t: Table, rtype: str | None,
-                    now: Any) -> ColumnElement[bool] | None:
+def staff_condition(p: Principal, t: Table, rtype: str | None, now: Any, *,
+                    stored: bool = False) -> ColumnElement[bool] | None:
+    """The condition on `t` for staff member `p`. `stored`: the checks most reads never
+    reach (consent, emergency access, providers that do not share, lifts) are calls of
+    PostgreSQL functions (migration 0015) — the same sub-queries, set up only when called —
+    for a statement that reads one row; a search sets its sub-plans up once for all rows."""
     if rtype == "Patient":
         return None  # identification data: every staff member may find a patient
     user, unit, provider = p.subject, p.unit or "", p.provider or ""
@@ -115,20 +134,29 @@ def staff_condition(p: Principal, t: Table, rtype: str | None,
     related = exists(select(rel.c.id).where(
         rel.c.patient_id == t.c.patient_id, rel.c.unit == unit, rel.c.start <= now,
         or_(rel.c.end.is_(None), rel.c.end > now)))
-    emergency = exists(select(emg.c.id).where(
-        emg.c.patient_id == t.c.patient_id, emg.c.subject == user, emg.c.until > now))
-    consented = exists(select(cons.c.id).where(
-        cons.c.patient_id == t.c.patient_id, cons.c.provider == provider,
-        cons.c.start <= now, or_(cons.c.end.is_(None), cons.c.end > now)))
+    if stored:
+        emergency = func.pdl_has_emergency_access(t.c.patient_id, user, now, type_=Boolean)
+        consented = func.pdl_has_consent(t.c.patient_id, provider, now, type_=Boolean)
+        shares = func.pdl_both_share(t.c.owner, provider, type_=Boolean)
+        lifted = func.pdl_block_is_lifted(block.c.id, user, unit, now, type_=Boolean)
+    else:
+        emergency = exists(select(emg.c.id).where(
+            emg.c.patient_id == t.c.patient_id, emg.c.subject == user, emg.c.until > now))
+        consented = exists(select(cons.c.id).where(
+            cons.c.patient_id == t.c.patient_id, cons.c.provider == provider,
+            cons.c.start <= now, or_(cons.c.end.is_(None), cons.c.end > now)))
+        # Sammanhållen journalföring covers only providers that share, read by providers
+        # that do.
+        shares = and_(or_(t.c.owner.is_(None), not_(exists(select(not_sharing.c.provider)
+                                                           .where(not_sharing.c.provider
+                                                                  == t.c.owner)))),
+                      not_(exists(select(not_sharing.c.provider).where(
+                          not_sharing.c.provider == provider))))
+        lifted = exists(select(block_lift.c.id).where(
+            block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
+            block_lift.c.until > now,
+            or_(block_lift.c.subject == user, block_lift.c.unit == unit)))
     own = t.c.owner == provider
-    # Sammanhållen journalföring covers only providers that share, read by providers that do.
-    shares = and_(or_(t.c.owner.is_(None), not_(exists(select(not_sharing.c.provider).where(
-                      not_sharing.c.provider == t.c.owner)))),
-                  not_(exists(select(not_sharing.c.provider).where(
-                      not_sharing.c.provider == provider))))
-    lifted = exists(select(block_lift.c.id).where(
-        block_lift.c.block_id == block.c.id, block_lift.c.start <= now,
-        block_lift.c.until > now, or_(block_lift.c.subject == user, block_lift.c.unit == unit)))
     blocked = exists(select(block.c.id).where(
         block.c.patient_id == t.c.patient_id, block.c.active.is_(True),
         or_(and_(block.c.kind == "outer", block.c.provider == t.c.owner, t.c.owner != provider),

@@ -131,8 +131,8 @@ class Repository:
 
     # -- hooks ----------------------------------------------------------------------------
 
-    def _policy_filter(self, rtype: str | None, table: Any) -> Any:
-        return self.s.policy.query_filter(self.ctx, rtype, table)
+    def _policy_filter(self, rtype: str | None, table: Any, *, one_row: bool = False) -> Any:
+        return self.s.policy.query_filter(self.ctx, rtype, table, one_row=one_row)
 
     def authorize(self, interaction: str, rtype: str | None,
                    content: dict[str, Any] | None = None) -> None:
@@ -213,7 +213,7 @@ class Repository:
 
     def _current(self, rtype: str, fhir_id: str, *, filtered: bool,
                  for_update: bool = False) -> Row[Any] | None:
-        extra = self._policy_filter(rtype, resource) if filtered else None
+        extra = self._policy_filter(rtype, resource, one_row=True) if filtered else None
         key = (for_update, extra)
         stmt = _CURRENT.get(key)
         if stmt is None:

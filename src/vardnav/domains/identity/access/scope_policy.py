@@ -97,8 +97,8 @@ class ScopePolicy:
                             f"{rtype} does not refer to that patient")
 
     def query_filter(self, ctx: RequestContext, resource_type: str | None,
-                     table: Table) -> ColumnElement[bool] | None:
-        inner = self.inner.query_filter(ctx, resource_type, table)
+                     table: Table, *, one_row: bool = False) -> ColumnElement[bool] | None:
+        inner = self.inner.query_filter(ctx, resource_type, table, one_row=one_row)
         p = ctx.principal
         if not isinstance(p, Principal):
             return false()

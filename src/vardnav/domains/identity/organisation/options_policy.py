@@ -95,8 +95,8 @@ class OptionsPolicy:
         return None
 
     def query_filter(self, ctx: RequestContext, resource_type: str | None,
-                     table: Table) -> ColumnElement[bool] | None:
-        return self.inner.query_filter(ctx, resource_type, table)
+                     table: Table, *, one_row: bool = False) -> ColumnElement[bool] | None:
+        return self.inner.query_filter(ctx, resource_type, table, one_row=one_row)
 
     def redact(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
         return self.inner.redact(ctx, resource)

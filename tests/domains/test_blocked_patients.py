@@ -3,6 +3,10 @@ PostgreSQL watcher and its reconnection are tested through the API in test_pdl_s
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 from sqlalchemy import Engine
 
 from vardnav.domains.access.blocked_patients import BlockedPatients
@@ -50,3 +54,22 @@ def test_a_block_this_process_writes_is_known_before_it_commits(engine: Engine) 
         assert not blocked.might_have(["p2"])
         tx.rollback()
     assert blocked.might_have(["p1"])  # a rolled-back block only costs a statement
+
+
+def test_the_watcher_survives_being_started_and_stopped_from_many_threads(engine: Engine) -> None:
+    """Several lifespans of one app (concurrent test clients) start and stop the same
+    watcher; none may fail, and none may leave a watcher running."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the watcher runs on PostgreSQL only")
+    blocked = BlockedPatients()
+
+    def cycles(_: int) -> None:
+        for _ in range(5):
+            blocked.start(engine, retry_seconds=0.1)
+            blocked.stop()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(cycles, range(6)))
+    assert not blocked.watching
+    assert not [t for t in threading.enumerate()
+                if t.name == "pdl-block-watcher" and t.is_alive()]

@@ -1,5 +1,6 @@
-"""The set of patients with blocks (blocked_patients.py) on its own; its use by searches, the
-PostgreSQL watcher and its reconnection are tested through the API in test_pdl_scenarios.py."""
+"""The set of patients with blocks (blocked_patients.py) on its own, and its PostgreSQL
+watcher started and stopped from many threads; its use by searches, the watcher's
+notifications and its reconnection are tested through the API in test_pdl_scenarios.py."""
 
 from __future__ import annotations
 

@@ -4,11 +4,13 @@ notifications and its reconnection are tested through the API in test_pdl_scenar
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from vardnav.domains.access.blocked_patients import BlockedPatients
 from vardnav.domains.access.derivations import BLOCK_OPERATION, PdlDerivations
@@ -74,3 +76,64 @@ def test_the_watcher_survives_being_started_and_stopped_from_many_threads(engine
     assert not blocked.watching
     assert not [t for t in threading.enumerate()
                 if t.name == "pdl-block-watcher" and t.is_alive()]
+
+
+class _HeldConnection:
+    """A watcher connection whose initial load waits for `gate` (test_a_stopped_watcher...)."""
+
+    def __init__(self, gate: threading.Event, loads: set[str]) -> None:
+        self.gate, self.loads = gate, loads
+        self.quiet = os.pipe()  # never written to: the watcher sleeps until woken
+
+    def __enter__(self) -> _HeldConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.quiet:
+            os.close(fd)
+
+    def execute(self, sql: str) -> list[tuple[str]]:
+        if sql.startswith("SELECT"):
+            self.gate.wait(10)
+            return [(p,) for p in self.loads]
+        return []
+
+    def notifies(self, timeout: float) -> list[object]:
+        return []
+
+    def fileno(self) -> int:
+        return self.quiet[0]
+
+
+def test_a_stopped_watcher_never_wipes_the_set_of_the_watcher_started_after_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overlapping lifespans: one stops the watcher while its load is still running, the
+    next starts a new one, which loads first. The old watcher's late load and its exit must
+    leave the new watcher's set alone (else the process asks the database on every search
+    until the new watcher happens to reconnect)."""
+    from vardnav.domains.access import blocked_patients
+
+    first, second = threading.Event(), threading.Event()
+    connections = iter([_HeldConnection(first, {"p-old"}), _HeldConnection(second, {"p-new"})])
+    monkeypatch.setattr(blocked_patients.psycopg, "connect",
+                        lambda *args, **kwargs: next(connections))
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connects
+    blocked = BlockedPatients()
+    blocked.start(engine, retry_seconds=0.1)
+    stopping = threading.Thread(target=blocked.stop)
+    stopping.start()  # waits for the first watcher, still loading
+    deadline = time.monotonic() + 5
+    while blocked._thread is not None and time.monotonic() < deadline:  # stop() took it
+        time.sleep(0.001)
+    blocked.start(engine, retry_seconds=0.1)
+    second.set()
+    while not blocked.watching and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert blocked.might_have(["p-new"])
+    first.set()  # the old watcher's load returns; it sees its stop and exits
+    stopping.join(10)
+    assert not stopping.is_alive()
+    assert blocked.watching and blocked.might_have(["p-new"])
+    assert not blocked.might_have(["p-old"])  # the old watcher's load was not taken
+    blocked.stop()
+    assert not blocked.watching

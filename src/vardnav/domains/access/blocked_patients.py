@@ -104,7 +104,15 @@ class BlockedPatients:
                 for fd in wake:
                     os.close(fd)
         with self._lock:
-            self._known = None
+            if self._thread is None:  # else a newer watcher runs: the set is its own
+                self._known = None
+
+    def _watched_by(self, stop: threading.Event, known: set[str] | None) -> None:
+        """Set the watched set, if the watcher stopped by `stop` is still the current one:
+        a stopped watcher's late load or exit must not overwrite a newer watcher's set."""
+        with self._lock:
+            if self._stop is stop:
+                self._known = known
 
     def _watch(self, conninfo: str, retry_seconds: float, stop: threading.Event,
                wake: int) -> None:
@@ -115,8 +123,7 @@ class BlockedPatients:
                     conn.execute(f"LISTEN {CHANNEL}")  # before loading: nothing falls between
                     loaded = {row[0] for row in conn.execute(
                         "SELECT DISTINCT patient_id FROM pdl_block")}
-                    with self._lock:
-                        self._known = loaded
+                    self._watched_by(stop, loaded)
                     while not stop.is_set():
                         for note in conn.notifies(timeout=0):  # those already received
                             self.add(note.payload)
@@ -127,8 +134,7 @@ class BlockedPatients:
             except Exception:  # the database went away: ask it per search until back
                 log.warning("Block watcher lost its connection; searches ask the database "
                             "until it is back", exc_info=True)
-            with self._lock:
-                self._known = None
+            self._watched_by(stop, None)
             stop.wait(retry_seconds)
 
 

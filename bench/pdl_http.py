@@ -2,7 +2,10 @@
 uvicorn server with 8 concurrent clients on the 1M-resource PostgreSQL store, once as the
 production app (PDL + access log) and once as the same app with the access layers minus PDL
 and an in-memory log ("allow-all", `allow_all_app` below). The caller is a ward nurse with a
-care relationship to the sampled patients (see bench/pdl_overhead.py for the in-process run).
+care relationship to the sampled patients (see bench/pdl_overhead.py for the in-process run);
+one more workload reads the same data as a nurse of another care provider, whose unit has a
+care relationship too and whom the patients have consented to (sammanhållen journalföring:
+the checks a read of the caller's own provider's data never reaches).
 The servers run side by side and the load moves between them in short slices (`run`).
 
     python -m bench.pdl_http --split --store-as-is --rounds 12 --seconds 3
@@ -17,12 +20,17 @@ from typing import Any
 
 from bench.common import KEYS, cpu_between, fresh_database, server, service_cpu
 from bench.loadgen import run_load
-from bench.pdl_overhead import REGION, WARDS, backfill_custody, relate, sample
+from bench.pdl_overhead import REGION, WARDS, backfill_custody, consent_to, relate, sample
 from bench.search_1m import TARGET, ensure_store
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 
 SEAL_PAUSE = 2.5  # seconds after each slice: the sealer ticks every second (audit_sealer.py)
+# The other care provider's reader: a private clinic in the region that shares in
+# sammanhållen journalföring (not a municipality, so no options apply).
+OTHER_PROVIDER = "SE2321000131-E000000000777"
+OTHER_UNIT = "SE2321000131-PRIV-VC1"
+OTHER = "another provider's nurse (consent)"
 
 
 def allow_all_app() -> Any:
@@ -53,15 +61,16 @@ def pdl_without_log_app() -> Any:
     return create_app(settings, services=services, engine=engine)
 
 
-def nurse_token(base: str) -> str:
+def nurse_token(base: str, *, provider: str = REGION, unit: str = WARDS[0]) -> str:
     from vardnav.domains.identity.access.keys import KeyStore
     from vardnav.domains.identity.access.principal import principal_claims
     from vardnav.domains.identity.access.tokens import mint
 
-    claims = principal_claims(kind="staff", client_id="bench", unit=WARDS[0], provider=REGION,
+    claims = principal_claims(kind="staff", client_id="bench", unit=unit, provider=provider,
                               role="registered-nurse")
+    subject = "SE2321000131-BENCH" if provider == REGION else "SE2321000131-BENCH2"
     return "Bearer " + mint(KeyStore(KEYS), issuer=Settings().issuer, audience=base,
-                            subject="SE2321000131-BENCH", scopes=["user/*.rs"],
+                            subject=subject, scopes=["user/*.rs"],
                             ttl_seconds=6 * 3600, claims=claims)
 
 
@@ -73,10 +82,13 @@ def run(seconds: float, connections: int, workers: int, patients: int, *, only: 
         engine = make_engine(url)
         backfill_custody(engine)
         picked, observations = sample(engine, patients)
-        relate(engine, WARDS[0], picked)
+        relate(engine, [WARDS[0], OTHER_UNIT], picked)
+        consent_to(engine, OTHER_PROVIDER, picked)
         engine.dispose()
+        by_id = [f"/fhir/Observation/{o}" for o in observations]
         workloads = {
-            "read Observation by id": [f"/fhir/Observation/{o}" for o in observations],
+            "read Observation by id": by_id,
+            f"read Observation by id, {OTHER}": by_id,
             "Observation?subject&code&_sort=-date": [
                 f"/fhir/Observation?subject=Patient/{p}&code=http://loinc.org|8867-4"
                 f"&_sort=-date" for p in picked],
@@ -107,17 +119,20 @@ def run(seconds: float, connections: int, workers: int, patients: int, *, only: 
             servers = {}
             for mode, factory in apps.items():
                 base, proc = stack.enter_context(server(url, workers=workers, factory=factory))
-                servers[mode] = (base.rsplit("/fhir", 1)[0], proc, nurse_token(base))
+                servers[mode] = (base.rsplit("/fhir", 1)[0], proc, {
+                    "own": nurse_token(base),
+                    OTHER: nurse_token(base, provider=OTHER_PROVIDER, unit=OTHER_UNIT)})
             for name, paths in workloads.items():
-                for origin, _proc, auth in servers.values():  # warm-up
-                    run_load(origin, paths, connections, 5, auth, workers=workers)
+                caller = OTHER if OTHER in name else "own"
+                for origin, _proc, tokens in servers.values():  # warm-up
+                    run_load(origin, paths, connections, 5, tokens[caller], workers=workers)
                 for number in range(rounds):
                     # Every other round in reverse, so no mode always follows another.
                     order = list(servers.items())
-                    for mode, (origin, proc, auth) in (
+                    for mode, (origin, proc, tokens) in (
                             order if number % 2 == 0 else reversed(order)):
                         before = service_cpu(proc.pid, database)
-                        result = run_load(origin, paths, connections, seconds, auth,
+                        result = run_load(origin, paths, connections, seconds, tokens[caller],
                                           workers=workers)
                         # The sealer seals a range on its tick after the range settles: the
                         # pause lets it seal this slice's entries before the next slice, so

@@ -29,7 +29,7 @@ from bench.search_1m import TARGET, ensure_store
 from vardnav.config import Settings
 from vardnav.db.engine import make_engine
 from vardnav.db.unit_of_work import run_in_transaction
-from vardnav.domains.access.pdl_tables import care_relationship
+from vardnav.domains.access.pdl_tables import care_relationship, consent
 from vardnav.domains.identity.access.principal import Principal, principal_claims
 from vardnav.domains.identity.access.scopes import parse_scopes
 from vardnav.fhir.compartment import patients_of
@@ -97,12 +97,25 @@ def sample(engine: Engine, n: int) -> tuple[list[str], list[str]]:
     return picked, list(observations)
 
 
-def relate(engine: Engine, unit: str, patients: list[str]) -> None:
+def relate(engine: Engine, unit: str | list[str], patients: list[str]) -> None:
+    """Care relationships of `unit` (or each of several units) to `patients`, replacing the
+    bench's earlier ones."""
+    units = [unit] if isinstance(unit, str) else unit
     with engine.begin() as conn:
         conn.execute(delete(care_relationship).where(care_relationship.c.source == "bench"))
         conn.execute(insert(care_relationship), [
-            {"patient_id": p, "unit": unit, "source": "bench", "start": 0.0, "end": None}
-            for p in patients])
+            {"patient_id": p, "unit": u, "source": "bench", "start": 0.0, "end": None}
+            for u in units for p in patients])
+
+
+def consent_to(engine: Engine, provider: str, patients: list[str]) -> None:
+    """Each of `patients` consents to `provider` reading other providers' data (replacing
+    the bench's earlier consents)."""
+    with engine.begin() as conn:
+        conn.execute(delete(consent).where(consent.c.source_ref == "bench"))
+        conn.execute(insert(consent), [
+            {"patient_id": p, "provider": provider, "start": 0.0, "end": None,
+             "source_ref": "bench"} for p in patients])
 
 
 def staff_context(base_url: str) -> RequestContext:

@@ -75,10 +75,14 @@ def nurse_token(base: str, *, provider: str = REGION, unit: str = WARDS[0]) -> s
 
 
 def run(seconds: float, connections: int, workers: int, patients: int, *, only: str | None,
-        split: bool, build: bool, rounds: int, loaders: int = 1) -> None:
-    with fresh_database("postgres", keep="vardnav_bench_1m") as url:
+        split: bool, build: bool, rounds: int, loaders: int = 1,
+        store: str | None = "vardnav_bench_1m", target: int = TARGET, warmup: float = 5.0,
+        seal_pause: float = SEAL_PAUSE) -> None:
+    """`store`: the kept PostgreSQL database to measure (None: a fresh one, dropped after;
+    with `target` and `warmup`, what the smoke test in tests/bench uses)."""
+    with fresh_database("postgres", keep=store) as url:
         if build:
-            ensure_store(url, TARGET, loaders=loaders)
+            ensure_store(url, target, loaders=loaders)
         engine = make_engine(url)
         backfill_custody(engine)
         picked, observations = sample(engine, patients)
@@ -125,7 +129,8 @@ def run(seconds: float, connections: int, workers: int, patients: int, *, only: 
             for name, paths in workloads.items():
                 caller = OTHER if OTHER in name else "own"
                 for origin, _proc, tokens in servers.values():  # warm-up
-                    run_load(origin, paths, connections, 5, tokens[caller], workers=workers)
+                    run_load(origin, paths, connections, warmup, tokens[caller],
+                             workers=workers)
                 for number in range(rounds):
                     # Every other round in reverse, so no mode always follows another.
                     order = list(servers.items())
@@ -137,7 +142,7 @@ def run(seconds: float, connections: int, workers: int, patients: int, *, only: 
                         # The sealer seals a range on its tick after the range settles: the
                         # pause lets it seal this slice's entries before the next slice, so
                         # their CPU is this mode's (and not the next one's).
-                        time.sleep(SEAL_PAUSE)
+                        time.sleep(seal_pause)
                         cpu = cpu_between(before, service_cpu(proc.pid, database))
                         runs[name][mode].append(result)
                         cpu_ms[name][mode].append(1000 * cpu / max(result.requests, 1))

@@ -87,6 +87,8 @@ class BlockedPatients:
             if self._thread is not None:
                 return
             self._stop, self._wake = threading.Event(), os.pipe()
+            with self._lock:  # unknown until this watcher has loaded (not an older one's)
+                self._known = None
             self._thread = threading.Thread(
                 target=self._watch, args=(conninfo, retry_seconds, self._stop, self._wake[0]),
                 name="pdl-block-watcher", daemon=True)

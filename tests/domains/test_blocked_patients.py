@@ -115,8 +115,16 @@ def test_a_stopped_watcher_never_wipes_the_set_of_the_watcher_started_after_it(
 
     first, second = threading.Event(), threading.Event()
     connections = iter([_HeldConnection(first, {"p-old"}), _HeldConnection(second, {"p-new"})])
-    monkeypatch.setattr(blocked_patients.psycopg, "connect",
-                        lambda *args, **kwargs: next(connections))
+    real_connect = blocked_patients.psycopg.connect
+
+    def connect(conninfo: str, *args: object, **kwargs: object) -> object:
+        # Only this test's watchers get the held connections (another test's app may still
+        # be reconnecting its own watcher in this process).
+        if conninfo.endswith("/none"):
+            return next(connections)
+        return real_connect(conninfo, *args, **kwargs)
+
+    monkeypatch.setattr(blocked_patients.psycopg, "connect", connect)
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connects
     blocked = BlockedPatients()
     blocked.start(engine, retry_seconds=0.1)

@@ -96,7 +96,8 @@ class BlockedPatients:
 
     def stop(self) -> None:
         with self._lifecycle:
-            self._stop.set()
+            stopped = self._stop
+            stopped.set()
             thread, wake = self._thread, self._wake
             self._thread, self._wake = None, (-1, -1)
         if thread is not None:
@@ -105,9 +106,7 @@ class BlockedPatients:
             if not thread.is_alive():  # else it may still select on them: leave them open
                 for fd in wake:
                     os.close(fd)
-        with self._lock:
-            if self._thread is None:  # else a newer watcher runs: the set is its own
-                self._known = None
+        self._watched_by(stopped, None)  # unless a newer watcher runs: the set is its own
 
     def _watched_by(self, stop: threading.Event, known: set[str] | None) -> None:
         """Set the watched set, if the watcher stopped by `stop` is still the current one:
